@@ -1,0 +1,155 @@
+"""Wiring: build the running service from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from helpdesk.api import health
+from helpdesk.brain import Brain, load_brain
+from helpdesk.channels import webchat, webhook
+from helpdesk.channels.delivery import OutboxDispatcher, TelegramOutlet
+from helpdesk.channels.telegram import ALLOWED_UPDATES, TelegramClient, parse_update, poll_updates
+from helpdesk.config import Settings
+from helpdesk.conversation import ChatQueue, ConversationService, Outlet
+from helpdesk.conversation.intake import Intake
+from helpdesk.store import updates as update_store
+from helpdesk.store.db import create_engine, session_factory
+
+log = structlog.get_logger(__name__)
+
+TELEGRAM = "telegram"
+
+
+@dataclass
+class Runtime:
+    """Everything the running service holds; routes reach it as app.state.runtime."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    brain: Brain
+    queue: ChatQueue
+    service: ConversationService
+    telegram: TelegramClient | None = None
+    telegram_intake: Intake | None = None
+    dispatcher: OutboxDispatcher | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def telegram_mode(self) -> str:
+        if self.telegram is None:
+            return "off"
+        return "webhook" if self.settings.webhook_mode else "polling"
+
+
+async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runtime:
+    """Start every part; `brain` may be passed in to share a loaded model (tests, bench)."""
+    if settings.webhook_mode and not settings.telegram_webhook_secret:
+        raise ValueError("HELPDESK_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    if brain is None:
+        brain = await load_brain(settings)
+
+    telegram: TelegramClient | None = None
+    outlets: dict[str, Outlet] = {}
+    outlet: TelegramOutlet | None = None
+    if settings.telegram_bot_token:
+        telegram = TelegramClient(
+            settings.telegram_bot_token,
+            settings.telegram_api_base,
+            rate_limit=settings.telegram_rate_limit,
+            chat_rate_limit=settings.telegram_chat_rate_limit,
+        )
+        outlet = TelegramOutlet(telegram)
+        outlets[TELEGRAM] = outlet
+
+    dispatcher: OutboxDispatcher | None = None
+    if outlet is not None:
+        dispatcher = OutboxDispatcher(sessions, TELEGRAM, outlet.send)
+
+    service = ConversationService(
+        sessions,
+        brain,
+        company_name=settings.company_name,
+        history_turns=settings.llm_history_turns,
+        parsers={TELEGRAM: parse_update},
+        outlets=outlets,
+        on_outbox=lambda _channel: dispatcher.wake() if dispatcher else None,
+    )
+    queue = ChatQueue(service.process_update, give_up=service.give_up)
+    runtime = Runtime(settings, engine, sessions, brain, queue, service, telegram, None, dispatcher)
+
+    if telegram is not None and dispatcher is not None:
+        intake = Intake(sessions, queue, channel=TELEGRAM, parse=parse_update)
+        runtime.telegram_intake = intake
+        await intake.resume_pending()
+        runtime.tasks.append(asyncio.create_task(dispatcher.run(runtime.stop)))
+        if settings.webhook_mode:
+            assert settings.telegram_webhook_url and settings.telegram_webhook_secret
+            await telegram.set_webhook(
+                settings.telegram_webhook_url, settings.telegram_webhook_secret, ALLOWED_UPDATES
+            )
+        else:
+            await telegram.delete_webhook()
+            async with sessions() as session:
+                offset = await update_store.next_update_offset(session, TELEGRAM)
+            runtime.tasks.append(
+                asyncio.create_task(
+                    poll_updates(
+                        telegram,
+                        intake.accept_polled,
+                        offset=offset,
+                        timeout=settings.telegram_poll_timeout,
+                        stop=runtime.stop,
+                    )
+                )
+            )
+    log.info(
+        "helpdesk.started",
+        telegram=runtime.telegram_mode,
+        llm=settings.llm_base_url or "offline",
+        articles=brain.article_count,
+    )
+    return runtime
+
+
+async def stop_runtime(runtime: Runtime, *, close_brain: bool = True) -> None:
+    runtime.stop.set()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=5)
+    await runtime.queue.close()
+    if runtime.telegram is not None:
+        await runtime.telegram.close()
+    if close_brain:
+        await runtime.brain.aclose()
+    await runtime.engine.dispose()
+
+
+def create_app(settings: Settings | None = None, brain: Brain | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, brain)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime, close_brain=brain is None)
+
+    app = FastAPI(title="helpdesk", lifespan=lifespan)
+    app.include_router(health.router)
+    app.include_router(webhook.router)
+    app.include_router(webchat.router)
+    return app

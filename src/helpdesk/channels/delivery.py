@@ -1,0 +1,167 @@
+"""Sending side of the channels: the outbox dispatcher and the Telegram outlet.
+
+The dispatcher is the only code that sends customer messages. It takes the
+oldest pending outbox row of each chat, sends it, and records the result; a
+failure that may pass (429, 5xx, network) reschedules the row, so a reply
+survives a Telegram outage and a restart alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.channels.telegram import (
+    TelegramClient,
+    TelegramRejected,
+    TelegramRetryLater,
+    markdown_to_telegram_html,
+    split_message,
+)
+from helpdesk.store import outbox
+from helpdesk.store.models import OutboxItem
+from helpdesk.store.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+class RetryLater(Exception):
+    def __init__(self, after: float, reason: str) -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Undeliverable(Exception):
+    """The channel refused the message for good (blocked bot, deleted chat)."""
+
+
+Send = Callable[[OutboxItem], Awaitable[int | None]]
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        channel: str,
+        send: Send,
+        *,
+        concurrency: int = 256,
+        idle_poll: float = 5.0,
+        max_backoff: float = 300.0,
+    ) -> None:
+        self._sessions = sessions
+        self._channel = channel
+        self._send = send
+        self._slots = asyncio.Semaphore(concurrency)
+        self._busy: set[int] = set()
+        self._wake = asyncio.Event()
+        self._idle_poll = idle_poll
+        self._max_backoff = max_backoff
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("outbox.started", channel=self._channel)
+        while not stop.is_set():
+            try:
+                next_due = await self._dispatch_due()
+            except Exception as error:  # database away: keep the loop alive and retry
+                log.warning("outbox.poll_failed", channel=self._channel, error=repr(error))
+                next_due = None
+            timeout = self._idle_poll
+            if next_due is not None:
+                timeout = max(0.0, min(timeout, (next_due - utcnow()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    waiters = [asyncio.ensure_future(self._wake.wait())]
+                    waiters.append(asyncio.ensure_future(stop.wait()))
+                    try:
+                        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for waiter in waiters:
+                            waiter.cancel()
+            self._wake.clear()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _dispatch_due(self) -> datetime | None:
+        async with self._sessions() as session:
+            heads = await outbox.heads_of_queues(
+                session, self._channel, busy_chats=self._busy, limit=1000
+            )
+        now = utcnow()
+        waiting = [item for item in heads if item.next_attempt_at > now]
+        for item in heads:
+            if item.next_attempt_at <= now and item.chat_id not in self._busy:
+                self._busy.add(item.chat_id)
+                task = asyncio.create_task(self._deliver(item))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return outbox.earliest(waiting)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            async with self._slots:
+                await self._deliver_one(item)
+        finally:
+            self._busy.discard(item.chat_id)
+            self._wake.set()
+
+    async def _deliver_one(self, item: OutboxItem) -> None:
+        try:
+            external_id = await self._send(item)
+        except RetryLater as error:
+            delay = min(max(error.after, 0.5 * 2**item.attempts), self._max_backoff)
+            log.warning(
+                "outbox.retry",
+                outbox_id=item.id,
+                chat_id=item.chat_id,
+                attempts=item.attempts + 1,
+                delay=delay,
+                error=str(error),
+            )
+            async with self._sessions.begin() as session:
+                await outbox.reschedule(session, item.id, delay, str(error))
+            return
+        except Undeliverable as error:
+            log.error("outbox.undeliverable", outbox_id=item.id, chat_id=item.chat_id, error=str(error))
+            async with self._sessions.begin() as session:
+                await outbox.mark_failed(session, item.id, str(error))
+            return
+        async with self._sessions.begin() as session:
+            await outbox.mark_sent(session, item.id, external_id)
+
+
+class TelegramOutlet:
+    """Renders Markdown as Telegram HTML parts and sends rows from the outbox."""
+
+    def __init__(self, client: TelegramClient) -> None:
+        self._client = client
+
+    def render(self, markdown: str) -> list[str]:
+        return split_message(markdown_to_telegram_html(markdown))
+
+    async def typing(self, chat_id: int) -> None:
+        await self._client.send_typing(chat_id)
+
+    async def send(self, item: OutboxItem) -> int | None:
+        try:
+            return await self._client.send_message(
+                item.chat_id, item.body, reply_markup=item.reply_markup
+            )
+        except TelegramRetryLater as error:
+            raise RetryLater(error.retry_after, str(error)) from error
+        except TelegramRejected as error:
+            raise Undeliverable(str(error)) from error

@@ -1,0 +1,68 @@
+"""Intake: store an update before it is acknowledged, then queue it for its chat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.conversation.queue import ChatQueue
+from helpdesk.domain import IncomingMessage
+from helpdesk.store import updates as update_store
+
+log = structlog.get_logger(__name__)
+
+
+class Intake:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: ChatQueue,
+        *,
+        channel: str,
+        parse: Callable[[dict[str, Any]], IncomingMessage],
+    ) -> None:
+        self._sessions = sessions
+        self._queue = queue
+        self._channel = channel
+        self._parse = parse
+
+    async def accept(self, payload: Any) -> bool:
+        """Record and queue one update. False for a duplicate, which is not processed again.
+
+        A payload that cannot be parsed is still kept (status `invalid`) before the
+        parse error is re-raised for the caller to report.
+        """
+        try:
+            incoming = self._parse(payload)
+        except ValueError as error:
+            async with self._sessions.begin() as session:
+                await update_store.record_invalid_update(session, self._channel, payload, str(error))
+            log.warning("update.invalid", channel=self._channel, error=str(error))
+            raise
+        async with self._sessions.begin() as session:
+            row_id = await update_store.record_update(session, incoming, payload)
+        if row_id is None:
+            log.info("update.duplicate", channel=self._channel, update_id=incoming.update_id)
+            return False
+        self._queue.submit(incoming.chat_id, row_id)
+        return True
+
+    async def accept_polled(self, payload: dict[str, Any]) -> None:
+        """Polling variant: an unparseable update is kept and skipped, not retried forever."""
+        try:
+            await self.accept(payload)
+        except ValueError:
+            pass
+
+    async def resume_pending(self) -> int:
+        """Queue updates stored before a restart but never processed."""
+        async with self._sessions() as session:
+            pending = await update_store.pending_updates(session, self._channel)
+        for row_id, chat_id in pending:
+            self._queue.submit(chat_id or 0, row_id)
+        if pending:
+            log.info("update.resumed", count=len(pending))
+        return len(pending)

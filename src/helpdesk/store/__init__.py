@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, repositories, the outbox and Alembic migrations."""
