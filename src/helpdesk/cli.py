@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the service (web, Telegram, workers)")
     commands.add_parser("chat", help="talk to the assistant in this terminal")
-    kb = commands.add_parser("kb", help="knowledge base").add_subparsers(dest="kb_command", required=True)
+    kb = commands.add_parser("kb", help="knowledge base").add_subparsers(
+        dest="kb_command", required=True
+    )
     kb_import = kb.add_parser("import", help="index a folder of Markdown articles")
     kb_import.add_argument("path", type=Path)
     db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)

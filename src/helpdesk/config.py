@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     llm_timeout: float = 30.0
     llm_max_retries: int = 1
     # json_schema (Ollama >= 0.5, vLLM), json_object, or text (e.g. llama.cpp server).
-    llm_structured_output: str = Field(default="json_schema", pattern="^(json_schema|json_object|text)$")
+    llm_structured_output: str = Field(
+        default="json_schema", pattern="^(json_schema|json_object|text)$"
+    )
     llm_history_turns: int = 6
 
     # Knowledge and answers
@@ -49,7 +51,12 @@ class Settings(BaseSettings):
     retrieval_top_k: int = 4
     company_name: str = "Northwind Goods"
     contact_footer: str = "Need more help? Reply /human to talk to our team."
-    escalation_keywords: Annotated[list[str], NoDecode] = ["lawyer", "refund now", "cancel my account", "chargeback"]
+    escalation_keywords: Annotated[list[str], NoDecode] = [
+        "lawyer",
+        "refund now",
+        "cancel my account",
+        "chargeback",
+    ]
 
     @field_validator("escalation_keywords", mode="before")
     @classmethod

@@ -45,13 +45,17 @@ async def test_web_chat_answers_without_telegram_or_llm(database_url: str, tmp_p
         assert page.status_code == 200 and "<form" in page.text
 
         async with httpx.AsyncClient(base_url=service.base_url) as browser:
-            reply = (await browser.post("/chat/messages", json={"text": "I forgot my password"})).json()
+            reply = (
+                await browser.post("/chat/messages", json={"text": "I forgot my password"})
+            ).json()
             assert reply["confidence"] >= service.settings.answer_threshold
             assert not reply["needs_human"]
             assert "password" in reply["html"].lower()
             assert reply["sources"][0]["url"].startswith("https://help.northwind.example/")
 
-            off_topic = (await browser.post("/chat/messages", json={"text": "Best pizza recipe?"})).json()
+            off_topic = (
+                await browser.post("/chat/messages", json={"text": "Best pizza recipe?"})
+            ).json()
             assert off_topic["needs_human"]
 
             empty = await browser.post("/chat/messages", json={"text": ""})

@@ -26,7 +26,11 @@ async def test_start_registers_the_webhook_with_its_secret(
     assert telegram.webhook is not None
     assert telegram.webhook["url"] == service.settings.telegram_webhook_url
     assert telegram.webhook["secret_token"] == service.settings.telegram_webhook_secret
-    assert set(telegram.webhook["allowed_updates"]) >= {"message", "edited_message", "callback_query"}
+    assert set(telegram.webhook["allowed_updates"]) >= {
+        "message",
+        "edited_message",
+        "callback_query",
+    }
 
 
 async def test_question_gets_a_grounded_answer_with_sources(

@@ -136,7 +136,9 @@ class OutboxDispatcher:
                 await outbox.reschedule(session, item.id, delay, str(error))
             return
         except Undeliverable as error:
-            log.error("outbox.undeliverable", outbox_id=item.id, chat_id=item.chat_id, error=str(error))
+            log.error(
+                "outbox.undeliverable", outbox_id=item.id, chat_id=item.chat_id, error=str(error)
+            )
             async with self._sessions.begin() as session:
                 await outbox.mark_failed(session, item.id, str(error))
             return

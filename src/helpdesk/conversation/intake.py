@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,9 @@ class Intake:
             incoming = self._parse(payload)
         except ValueError as error:
             async with self._sessions.begin() as session:
-                await update_store.record_invalid_update(session, self._channel, payload, str(error))
+                await update_store.record_invalid_update(
+                    session, self._channel, payload, str(error)
+                )
             log.warning("update.invalid", channel=self._channel, error=str(error))
             raise
         async with self._sessions.begin() as session:
@@ -52,10 +55,8 @@ class Intake:
 
     async def accept_polled(self, payload: dict[str, Any]) -> None:
         """Polling variant: an unparseable update is kept and skipped, not retried forever."""
-        try:
+        with contextlib.suppress(ValueError):
             await self.accept(payload)
-        except ValueError:
-            pass
 
     async def resume_pending(self) -> int:
         """Queue updates stored before a restart but never processed."""

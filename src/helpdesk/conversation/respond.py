@@ -28,8 +28,9 @@ log = structlog.get_logger(__name__)
 
 
 class Brain(Protocol):
-    async def answer(self, question: str, history: list[Turn] | tuple[Turn, ...] = ()) -> Answer:
-        ...
+    async def answer(
+        self, question: str, history: list[Turn] | tuple[Turn, ...] = ()
+    ) -> Answer: ...
 
 
 class Outlet(Protocol):

@@ -49,9 +49,7 @@ async def heads_of_queues(
     Only a chat's oldest row may go out, so a chat's messages keep their order even
     when one of them is waiting for a retry.
     """
-    query = select(OutboxItem).where(
-        OutboxItem.channel == channel, OutboxItem.status == "pending"
-    )
+    query = select(OutboxItem).where(OutboxItem.channel == channel, OutboxItem.status == "pending")
     if busy_chats:
         query = query.where(OutboxItem.chat_id.not_in(list(busy_chats)))
     rows = (await session.scalars(query.order_by(OutboxItem.id).limit(limit))).all()

@@ -47,7 +47,9 @@ async def record_update(
     return row_id
 
 
-async def record_invalid_update(session: AsyncSession, channel: str, payload: Any, error: str) -> int:
+async def record_invalid_update(
+    session: AsyncSession, channel: str, payload: Any, error: str
+) -> int:
     """Keep a payload we could not understand, so nothing a customer sent is silently lost."""
     row = RawUpdate(
         channel=channel,
