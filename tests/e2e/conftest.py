@@ -30,9 +30,15 @@ async def llm() -> AsyncIterator[FakeLLM]:
 StartService = Callable[..., Awaitable[RunningService]]
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by every service in the run: the knowledge index is built once."""
+    return tmp_path_factory.mktemp("var")
+
+
 @pytest.fixture
 async def start_service(
-    database_url: str, tmp_path: Path, telegram: FakeTelegram
+    database_url: str, data_dir: Path, telegram: FakeTelegram
 ) -> AsyncIterator[StartService]:
     """Start the service (webhook mode, offline brain unless llm_base_url is given)."""
     started: list[RunningService] = []
@@ -40,7 +46,7 @@ async def start_service(
     async def start(**overrides: Any) -> RunningService:
         settings = service_settings(
             database_url,
-            str(tmp_path / "var"),
+            str(data_dir),
             telegram_api_base=telegram.base_url,
             token=telegram.token,
             **overrides,

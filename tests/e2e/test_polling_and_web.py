@@ -13,11 +13,11 @@ from tests.fakes.telegram_updates import tg_text_update
 
 
 async def test_polling_answers_and_never_processes_an_update_twice_across_a_restart(
-    database_url: str, tmp_path: Path, telegram: FakeTelegram
+    database_url: str, data_dir: Path, telegram: FakeTelegram
 ) -> None:
     settings = service_settings(
         database_url,
-        str(tmp_path / "var"),
+        str(data_dir),
         telegram_api_base=telegram.base_url,
         token=telegram.token,
         telegram_webhook_url=None,
@@ -38,8 +38,8 @@ async def test_polling_answers_and_never_processes_an_update_twice_across_a_rest
     assert len(texts) == 3, texts
 
 
-async def test_web_chat_answers_without_telegram_or_llm(database_url: str, tmp_path: Path) -> None:
-    settings = service_settings(database_url, str(tmp_path / "var"))
+async def test_web_chat_answers_without_telegram_or_llm(database_url: str, data_dir: Path) -> None:
+    settings = service_settings(database_url, str(data_dir))
     async with RunningService(settings) as service:
         page = await service.http.get(f"{service.base_url}/chat")
         assert page.status_code == 200 and "<form" in page.text
@@ -62,8 +62,8 @@ async def test_web_chat_answers_without_telegram_or_llm(database_url: str, tmp_p
             assert empty.status_code == 422
 
 
-async def test_health_and_readiness(database_url: str, tmp_path: Path) -> None:
-    settings = service_settings(database_url, str(tmp_path / "var"))
+async def test_health_and_readiness(database_url: str, data_dir: Path) -> None:
+    settings = service_settings(database_url, str(data_dir))
     async with RunningService(settings) as service:
         assert (await service.http.get(f"{service.base_url}/healthz")).json() == {"status": "ok"}
         ready = (await service.http.get(f"{service.base_url}/readyz")).json()

@@ -28,6 +28,10 @@ log = structlog.get_logger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 
+# MiniLM was trained on 128-token inputs and reads up to 256; past 128 the text adds
+# little to the vector and doubles the cost of embedding the knowledge base.
+MAX_SEQ_TOKENS = 128
+
 BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 
 _models: dict[str, SentenceTransformer] = {}
@@ -74,6 +78,7 @@ def load_model(name: str) -> SentenceTransformer:
         # which is also far steadier than 2 when the machine is busy.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
         model = SentenceTransformer(str(path), device="cpu")
+        model.max_seq_length = min(model.max_seq_length or MAX_SEQ_TOKENS, MAX_SEQ_TOKENS)
         _models[name] = model
         log.info(
             "embeddings.model_loaded",
@@ -100,9 +105,10 @@ def encode_sync(model: SentenceTransformer, texts: Sequence[str]) -> Vectors:
 
 
 def embedding_dim(model: SentenceTransformer) -> int:
-    getter = getattr(model, "get_embedding_dimension", None) or getattr(
-        model, "get_sentence_embedding_dimension"
-    )
+    # Renamed in sentence-transformers 6; keep working with both spellings.
+    getter = getattr(model, "get_embedding_dimension", None)
+    if getter is None:
+        getter = model.get_sentence_embedding_dimension
     dim = getter()
     return int(dim) if dim is not None else 384
 
@@ -130,19 +136,23 @@ class Encoder:
         self.batches = 0
         self.encoded = 0
 
-    async def model(self) -> SentenceTransformer:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_executor, load_model, self.model_name)
+    def _encode_in_thread(self, texts: list[str]) -> Vectors:
+        return encode_sync(load_model(self.model_name), texts)
+
+    async def load(self) -> None:
+        """Load the model (seconds, first time in the process) without blocking the loop."""
+        await asyncio.get_running_loop().run_in_executor(_executor, load_model, self.model_name)
 
     async def encode_many(self, texts: Sequence[str]) -> Vectors:
         """Encode a corpus (index build): one call, no caching."""
-        model = await self.model()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_executor, encode_sync, model, list(texts))
+        vectors = await loop.run_in_executor(_executor, self._encode_in_thread, list(texts))
+        self.encoded += len(texts)
+        return vectors
 
     async def encode(self, text: str) -> Vectors:
         """One query vector (shape (dim,)), shared with concurrent callers' batch."""
-        key = " ".join(text.split()).lower()
+        key = " ".join(text.split())
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -172,17 +182,18 @@ class Encoder:
                 task = asyncio.get_running_loop().create_task(self._flush())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            unique = list(dict.fromkeys(key for key, _ in batch))
             try:
-                model = await self.model()
-                unique = list(dict.fromkeys(key for key, _ in batch))
                 loop = asyncio.get_running_loop()
-                vectors = await loop.run_in_executor(_executor, encode_sync, model, unique)
-            except BaseException as exc:
+                vectors = await loop.run_in_executor(_executor, self._encode_in_thread, unique)
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
                 return
             by_key = dict(zip(unique, vectors, strict=True))
             self.batches += 1

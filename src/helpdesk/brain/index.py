@@ -22,7 +22,7 @@ import numpy as np
 import Stemmer
 import structlog
 
-from helpdesk.brain.embeddings import Encoder, Vectors
+from helpdesk.brain.embeddings import MAX_SEQ_TOKENS, Encoder, Vectors
 from helpdesk.brain.knowledge import Article, Chunk, content_hash, load_articles
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,10 @@ BM25_WEIGHT = 0.15
 # over the next article rewards an unambiguous match. Placeholders until calibration.
 CONF_MIDPOINT = 0.42
 CONF_SLOPE = 14.0
-CONF_MARGIN_WEIGHT = 4.0
+CONF_MARGIN_WEIGHT = 6.0
+
+# Old indexes kept on disk, so that switching between knowledge folders stays cheap.
+KEEP_INDEXES = 3
 
 EntryKind = Literal["title", "question", "chunk"]
 
@@ -108,15 +111,13 @@ class HybridIndex:
         self.vectors = vectors
         self.rebuilt = rebuilt
         self._entry_article = np.array([e.article for e in entries], dtype=np.int64)
-        self._chunk_rows = [
-            [i for i, e in enumerate(entries) if e.article == a and e.kind == "chunk"]
-            for a in range(len(articles))
-        ]
+        self._chunk_rows: list[list[int]] = [[] for _ in articles]
+        for row, entry in enumerate(entries):
+            if entry.kind == "chunk":
+                self._chunk_rows[entry.article].append(row)
         self._bm25: bm25s.BM25 | None = None
         if entries:
-            corpus = [
-                f"{e.text} {' '.join(articles[e.article].tags)}".strip() for e in entries
-            ]
+            corpus = [f"{e.text} {' '.join(articles[e.article].tags)}".strip() for e in entries]
             self._bm25 = bm25s.BM25()
             self._bm25.index(
                 bm25s.tokenize(corpus, stemmer=_stemmer, stopwords="en", show_progress=False),
@@ -144,10 +145,14 @@ class HybridIndex:
                 lexical /= top
         fused = dense + BM25_WEIGHT * lexical
         order = np.argsort(-fused, kind="stable")[: max(top_k, 1)]
+        by_dense = np.argsort(-dense, kind="stable")[:2]
         hits = []
         for a in order:
-            others = np.delete(dense, a)
-            margin = float(dense[a] - others.max()) if len(others) else float(dense[a])
+            # Margin over the closest *other* article: negative for all but the best.
+            margin = float(dense[a])
+            if n > 1:
+                rival = by_dense[1] if a == by_dense[0] else by_dense[0]
+                margin -= float(dense[rival])
             hits.append(
                 Hit(
                     article=self.articles[a],
@@ -194,14 +199,26 @@ class HybridIndex:
                 ],
             }
             (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1))
-            try:
-                os.replace(tmp, final)
-            except OSError:
-                if not (final / "meta.json").exists():
-                    raise
+            # A folder already there is stale or damaged (we only save after a failed
+            # load): move it aside first, since a directory cannot replace a full one.
+            stale = None
+            if final.exists():
+                stale = Path(tempfile.mkdtemp(prefix=f".{self.key}-stale-", dir=directory))
+                os.replace(final, stale / "old")
+            os.replace(tmp, final)
+            if stale is not None:
+                shutil.rmtree(stale, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+
+def _prune(directory: Path, keep: int) -> None:
+    """Drop all but the newest `keep` saved indexes: every article edit leaves one."""
+    saved = [p for p in directory.iterdir() if p.is_dir() and p.name.startswith("v")]
+    saved.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in saved[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _load_saved(folder: Path, articles: list[Article], entries: list[Entry]) -> Vectors | None:
@@ -210,7 +227,7 @@ def _load_saved(folder: Path, articles: list[Article], entries: list[Entry]) -> 
         return None
     try:
         meta: dict[str, Any] = json.loads(meta_file.read_text())
-        vectors = np.load(vectors_file).astype(np.float32, copy=False)
+        vectors: Vectors = np.load(vectors_file).astype(np.float32, copy=False)
     except (OSError, ValueError) as exc:
         log.warning("index.unreadable", folder=str(folder), error=str(exc))
         return None
@@ -230,7 +247,9 @@ def _load_saved(folder: Path, articles: list[Article], entries: list[Entry]) -> 
 async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder) -> HybridIndex:
     """The index for the articles under `knowledge_path`, built only if not on disk."""
     started = time.perf_counter()
-    key = f"v{INDEX_VERSION}-" + content_hash(knowledge_path, encoder.model_name)
+    key = f"v{INDEX_VERSION}-" + content_hash(
+        knowledge_path, encoder.model_name, f"seq{MAX_SEQ_TOKENS}"
+    )
     articles = load_articles(knowledge_path)
     entries = build_entries(articles)
     vectors = _load_saved(index_dir / key, articles, entries)
@@ -241,6 +260,7 @@ async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder)
     if rebuilt:
         try:
             index.save(index_dir)
+            _prune(index_dir, keep=KEEP_INDEXES)
         except OSError as exc:
             # A read-only data dir costs a rebuild per start, not the service.
             log.warning("index.save_failed", dir=str(index_dir), error=str(exc))

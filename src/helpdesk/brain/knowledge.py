@@ -95,7 +95,7 @@ def load_articles(path: Path) -> list[Article]:
         article_id = file.relative_to(root).with_suffix("").as_posix()
         try:
             articles.append(parse_article(article_id, file.read_text(encoding="utf-8")))
-        except (KnowledgeError, ValueError, UnicodeDecodeError) as exc:
+        except Exception as exc:  # bad YAML, bad encoding, no title...
             # One broken file must not take the whole help desk down.
             log.warning("knowledge.article_skipped", file=str(file), error=str(exc))
     log.info("knowledge.loaded", path=str(path), articles=len(articles))
@@ -109,9 +109,9 @@ def parse_article(article_id: str, source: str) -> Article:
     if not title:
         raise KnowledgeError(f"article {article_id} has no title")
     url = str(meta["url"]).strip() if meta.get("url") else None
-    tags = tuple(str(t).strip() for t in _as_list(meta.get("tags")) if str(t).strip())
+    tags = tuple(str(t).strip() for t in _as_list(meta.get("tags"), ",") if str(t).strip())
     questions = tuple(str(q).strip() for q in _as_list(meta.get("questions")) if str(q).strip())
-    body = post.content.strip()
+    body = _strip_title_heading(post.content.strip(), title)
     chunks = tuple(chunk_markdown(article_id, title, body))
     return Article(
         id=article_id,
@@ -124,14 +124,23 @@ def parse_article(article_id: str, source: str) -> Article:
     )
 
 
-def _as_list(value: object) -> list[object]:
+def _as_list(value: object, separator: str | None = None) -> list[object]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [part for part in value.split(",")]
+        # "tags: a, b" is a natural way to write tags; a question may contain commas.
+        return list(value.split(separator)) if separator else [value]
     if isinstance(value, list | tuple):
         return list(value)
     raise KnowledgeError(f"expected a list, got {type(value).__name__}")
+
+
+def _strip_title_heading(body: str, title: str) -> str:
+    # "# Title" repeats the front matter; quoting it under a bold title reads twice.
+    first, _, rest = body.partition("\n")
+    if first.startswith("#") and first.lstrip("#").strip().lower() == title.strip().lower():
+        return rest.strip()
+    return body
 
 
 def _first_heading(body: str) -> str:

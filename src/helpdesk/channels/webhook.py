@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-router = APIRouter()
+from helpdesk.channels.telegram import SECRET_HEADER, secret_matches
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+router = APIRouter()
 MAX_BODY = 1_000_000  # Telegram updates are a few kB; anything this big is not one.
 
 
@@ -24,7 +23,7 @@ async def telegram_webhook(request: Request) -> JSONResponse:
     given = request.headers.get(SECRET_HEADER)
     if given is None:
         return _error(401, f"missing {SECRET_HEADER}")
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    if not secret_matches(given, expected):
         return _error(403, f"wrong {SECRET_HEADER}")
     body = await request.body()
     if len(body) > MAX_BODY:

@@ -30,6 +30,7 @@ from aiogram.exceptions import (
 from aiogram.methods import SendChatAction, SendMessage
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import LinkPreviewOptions
+from pydantic import ValidationError
 
 from helpdesk.channels.telegram.parse import ALLOWED_UPDATES
 from helpdesk.channels.telegram.ratelimit import RateLimiter
@@ -44,12 +45,23 @@ UNAUTHORIZED_RETRY_AFTER = 60.0
 
 
 class TelegramRetryLater(Exception):
-    """Transient: 429, 5xx, network error or timeout. Try again after `retry_after` s."""
+    """Transient: 429, 5xx, network error or timeout. Try again after `retry_after` s.
 
-    def __init__(self, description: str, retry_after: float = DEFAULT_RETRY_AFTER) -> None:
+    `rate_limited` is True for a 429: then `retry_after` is Telegram's own order and
+    must be honoured as is; otherwise it is only a suggested first backoff.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        retry_after: float = DEFAULT_RETRY_AFTER,
+        *,
+        rate_limited: bool = False,
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.retry_after = float(retry_after)
+        self.rate_limited = rate_limited
 
 
 class TelegramRejected(Exception):
@@ -94,7 +106,7 @@ def _translate(exc: AiogramError) -> TelegramRetryLater | TelegramRejected:
     """Map aiogram's exception zoo onto the two outcomes the outbox cares about."""
     text = str(exc.message) if isinstance(exc, TelegramAPIError) else str(exc)
     if isinstance(exc, TelegramRetryAfter):
-        return TelegramRetryLater(text, exc.retry_after)
+        return TelegramRetryLater(text, exc.retry_after, rate_limited=True)
     if isinstance(exc, TelegramMigrateToChat):
         return TelegramRejected(text, error_code=400, migrate_to_chat_id=exc.migrate_to_chat_id)
     if isinstance(exc, TelegramUnauthorizedError):
@@ -129,9 +141,7 @@ class TelegramClient:
         request_timeout: float = 30.0,
         limiter: RateLimiter | None = None,
     ) -> None:
-        session = AiohttpSession(
-            api=TelegramAPIServer.from_base(api_base), timeout=request_timeout
-        )
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
         self._bot = Bot(token, session=session)
         self._request_timeout = request_timeout
         self.limiter = limiter or RateLimiter(rate_limit, chat_rate_limit)
@@ -158,14 +168,8 @@ class TelegramClient:
         """
         if not html.strip():
             raise TelegramRejected("message text is empty", error_code=400)
+        method = self._send_message_method(chat_id, html, "HTML", reply_markup)
         await self.limiter.acquire(chat_id)
-        method = SendMessage(
-            chat_id=chat_id,
-            text=html,
-            parse_mode="HTML",
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-            reply_markup=reply_markup,  # type: ignore[arg-type]  # pydantic picks the markup type
-        )
         try:
             message = await self._call(method)
         except TelegramRejected as exc:
@@ -176,14 +180,25 @@ class TelegramClient:
             if not plain.strip():
                 raise
             # The first attempt delivered nothing, so it needs no second rate-limit slot.
-            fallback = SendMessage(
-                chat_id=chat_id,
-                text=plain,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_markup=reply_markup,  # type: ignore[arg-type]
-            )
+            fallback = self._send_message_method(chat_id, plain, None, reply_markup)
             message = await self._call(fallback)
         return int(message.message_id)
+
+    @staticmethod
+    def _send_message_method(
+        chat_id: int, text: str, parse_mode: str | None, reply_markup: dict[str, Any] | None
+    ) -> SendMessage:
+        try:
+            return SendMessage(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=parse_mode,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                # A plain dict: pydantic picks the markup type from its keys.
+                reply_markup=reply_markup,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:  # a bad keyboard is our bug: retrying won't fix it
+            raise TelegramRejected(f"invalid sendMessage parameters: {exc}") from exc
 
     async def send_typing(self, chat_id: int) -> None:
         """Show "typing…" (lasts ~5 s on Telegram). Best effort: never raises."""

@@ -137,7 +137,7 @@ def _from_message(update_id: int, message: Message, *, edited: bool) -> Incoming
         extra["edited_kind"] = kind.value
         extra["original_sent_at"] = sent_at.isoformat()
         if message.edit_date is not None:
-            sent_at = _utc(message.edit_date)
+            sent_at = datetime.fromtimestamp(message.edit_date, UTC)
         kind = MessageKind.EDITED
     if message.chat.type != "private":
         extra["chat_type"] = message.chat.type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
@@ -51,6 +51,7 @@ class _Renderer:
         self.lists: list[list[int]] = []  # [ordered?, next number] per open list
         self.links: list[bool] = []  # whether each open link emitted an <a>
         self.cells_in_row = 0
+        self.quote_depth = 0
 
     def render(self, tokens: Sequence[Token]) -> str:
         for token in tokens:
@@ -91,11 +92,16 @@ class _Renderer:
         elif kind in ("fence", "code_block"):
             self._code_block(token)
         elif kind == "blockquote_open":
-            self._emit("<blockquote>")
-            self.at_block_start = True
+            # Telegram refuses nested quotes: only the outermost one becomes a tag.
+            self.quote_depth += 1
+            if self.quote_depth == 1:
+                self._emit("<blockquote>")
+                self.at_block_start = True
         elif kind == "blockquote_close":
-            self.pending_breaks = 0
-            self.parts.append("</blockquote>")
+            self.quote_depth -= 1
+            if self.quote_depth == 0:
+                self.pending_breaks = 0
+                self.parts.append("</blockquote>")
             self._break(2)
         elif kind == "hr":
             self._emit("———")
@@ -265,7 +271,7 @@ def _best_cut(atoms: list[_Atom], start: int, end: int) -> tuple[int, int]:
 
     # A cut before any visible character would make an empty chunk and no progress.
     first_visible = next((i for i in range(start, end) if atoms[i].char.strip()), end)
-    finders = (
+    finders: tuple[Callable[[int], bool], ...] = (
         lambda i: char(i) == "\n" and char(i + 1) == "\n",
         lambda i: char(i) == "\n",
         lambda i: char(i) in (" ", "\n") and char(i - 1) in (".", "!", "?", "…", ":", ";"),
@@ -278,7 +284,9 @@ def _best_cut(atoms: list[_Atom], start: int, end: int) -> tuple[int, int]:
     return _settle(atoms, start, max(end, start + 1), skip_space=False)
 
 
-def _settle(atoms: list[_Atom], start: int, cut: int, *, skip_space: bool = True) -> tuple[int, int]:
+def _settle(
+    atoms: list[_Atom], start: int, cut: int, *, skip_space: bool = True
+) -> tuple[int, int]:
     """Final (cut, resume): separators after the cut are dropped, not sent.
 
     Opening tags that end the window go to the next chunk, where their text is.

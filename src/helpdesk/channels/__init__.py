@@ -1,0 +1,1 @@
+"""Channels: how customers reach the helpdesk (Telegram today), inbound and outbound."""
