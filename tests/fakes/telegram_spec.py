@@ -1,7 +1,7 @@
 """What Telegram itself would refuse: requests off the Bot API spec, and bad HTML markup.
 
 The spec is the machine-readable Bot API description (methods with typed fields),
-searched for in $HELPDESK_TELEGRAM_SPEC, tests/fakes/specs/, then /work/shared/specs/.
+read from $HELPDESK_TELEGRAM_SPEC or ../shared/specs/ beside the repository (never copied in).
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 _SPEC_NAME = "telegram-bot-api.json"
-_SPEC_CANDIDATES = (
-    Path(__file__).parent / "specs" / _SPEC_NAME,
-    Path("/work/shared/specs") / _SPEC_NAME,
-)
+_SPEC_CANDIDATES = (Path(__file__).resolve().parents[3] / "shared" / "specs" / _SPEC_NAME,)
 
 
 def spec_path() -> Path:
