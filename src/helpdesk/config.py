@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     )
     llm_history_turns: int = 6
 
+    # Notifications: SMS and one-time codes through Twilio, email through SendGrid
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_verify_service_sid: str | None = None
+    twilio_verify_api_base: str = "https://verify.twilio.com"
+    sendgrid_api_key: str | None = None
+    sendgrid_from: str | None = None
+    sendgrid_api_base: str = "https://api.sendgrid.com"
+    # Where Twilio reaches us: status callbacks are signed over this exact URL.
+    public_url: str = "http://127.0.0.1:8000"
+
     # Knowledge and answers
     knowledge_path: Path = SAMPLE_KNOWLEDGE_PATH
     embedding_model: str = "all-MiniLM-L6-v2"

@@ -144,15 +144,16 @@ async def test_telegram_5xx_is_retried_with_backoff(
 async def test_three_quick_messages_are_answered_in_order(
     start_service: StartService, telegram: FakeTelegram, llm: FakeLLM
 ) -> None:
-    llm.delay = 0.3
+    # The first question is the slowest to answer: handled concurrently, its reply
+    # would arrive last.
+    llm.delays = [0.8, 0.1, 0.1]
+    llm.answer_for = lambda question: f"Answer to {question.split(':')[0]}."
     service = await start_service(llm_base_url=llm.base_url)
     questions = ["first: shipping costs?", "second: refund time?", "third: reset password?"]
     for update_id, question in enumerate(questions, start=1):
-        llm_answer = f"Answer to {question.split(':')[0]}"
-        llm.scripted.append(llm_answer)
         await service.send_update(tg_text_update(update_id, 508, question))
     replies = await telegram.wait_for_messages(3, chat_id=508, timeout=20)
-    assert [r["text"].split()[2] for r in replies] == ["first", "second", "third"]
+    assert [r["text"].split()[2].strip(".") for r in replies] == ["first", "second", "third"]
 
 
 async def test_fifty_chats_at_once_are_answered_in_about_the_time_of_one(

@@ -16,6 +16,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ class FakeLLM:
         self.base_url = ""
         self.requests: list[dict[str, Any]] = []
         self.delay: float = 0.0
+        # Per-request delays, first in first out, before `delay`: lets a test make an
+        # earlier question slower than a later one.
+        self.delays: list[float] = []
+        # Builds the answer from the customer's last message, before `scripted`.
+        self.answer_for: Callable[[str], str] | None = None
         self.mode: str = "json"
         self.answer_text: str | None = None
         # Answers used one per request, first in first out, before `answer_text`.
@@ -90,8 +96,9 @@ class FakeLLM:
         except json.JSONDecodeError:
             return _error(400, "invalid JSON body", "invalid_request_error")
         self.requests.append(body)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        delay = self.delays.pop(0) if self.delays else self.delay
+        if delay:
+            await asyncio.sleep(delay)
         if self.mode == "hang":
             await self._stopping.wait()
             return _error(503, "server shutting down", "server_error")
@@ -130,6 +137,9 @@ class FakeLLM:
         return json.dumps(reply)
 
     def _answer_text(self, messages: list[dict[str, Any]]) -> str:
+        if self.answer_for is not None:
+            users = [m for m in messages if m.get("role") == "user"]
+            return self.answer_for(str(users[-1].get("content", "")) if users else "")
         if self.scripted:
             return self.scripted.pop(0)
         if self.answer_text is not None:
