@@ -114,10 +114,15 @@ async def load(
     added_ms: list[float] = []
     sent_at: dict[tuple[int, int], float] = {}
     limits = httpx.Limits(max_connections=args.customers, max_keepalive_connections=args.customers)
+    replies: dict[int, asyncio.Queue[float]] = {}
+    telegram.message_listeners.append(
+        lambda params: replies[int(params["chat_id"])].put_nowait(time.monotonic())
+    )
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
         async def customer(index: int) -> None:
             chat_id = 900_000 + index
+            replies[chat_id] = asyncio.Queue()
             for turn in range(args.messages):
                 update_id = index * 1000 + turn + 1
                 text = QUESTIONS[(index + turn) % len(QUESTIONS)]
@@ -130,7 +135,8 @@ async def load(
                 )
                 accept_ms.append((time.monotonic() - started) * 1000)
                 response.raise_for_status()
-                await telegram.wait_for_messages(turn + 1, chat_id=chat_id, timeout=60)
+                async with asyncio.timeout(60):
+                    await replies[chat_id].get()
 
         stop = asyncio.Event()
         peak = [0.0]

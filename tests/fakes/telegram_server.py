@@ -17,6 +17,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,9 @@ class FakeTelegram:
         self._failures: dict[str, deque[_Failure]] = {}
         self._message_ids: dict[int, int] = {}
         self._sent: list[dict[str, Any]] = []
+        # Called with each delivered sendMessage: lets a load test wait per chat without
+        # rescanning every message sent so far.
+        self.message_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._update_waiters = _Waiters()
         self._sent_waiters = _Waiters()
         self._poll_generation = 0
@@ -348,6 +352,8 @@ class FakeTelegram:
             message["reply_markup"] = markup
         self._sent.append(dict(params))
         self._sent_waiters.notify()
+        for listener in self.message_listeners:
+            listener(dict(params))
         return message
 
     def _set_webhook(self, params: dict[str, Any]) -> bool:

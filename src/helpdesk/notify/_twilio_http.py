@@ -3,12 +3,13 @@
 We give the SDK our own asynchronous HTTP client instead of its
 `AsyncTwilioHttpClient` because that one passes `auth=BasicAuth(...)` to aiohttp,
 which aiohttp 3.14 deprecates (a DeprecationWarning on every request, fatal under
-`-W error`). Sending the Authorization header ourselves is what aiohttp asks for.
+`-W error`; so is `BasicAuth` itself). We send the Authorization header ourselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import email.utils
 import logging
@@ -70,7 +71,8 @@ class AiohttpTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]
     ) -> Response:
         request_headers = dict(headers or {})
         if auth is not None:
-            request_headers["Authorization"] = aiohttp.BasicAuth(auth[0], auth[1]).encode()
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            request_headers["Authorization"] = f"Basic {credentials}"
         total = timeout if timeout is not None else self.timeout
         _retry_after.set(None)
         async with self._get_session().request(
