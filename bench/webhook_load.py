@@ -140,10 +140,13 @@ async def load(
 
         stop = asyncio.Event()
         peak = [0.0]
+        server = psutil.Process(pid)
+        cpu_before = sum(server.cpu_times()[:2])
         sampler = asyncio.create_task(sample_rss(pid, stop, peak))
         started = time.monotonic()
         await asyncio.gather(*(customer(i) for i in range(args.customers)))
         elapsed = time.monotonic() - started
+        server_cpu = sum(server.cpu_times()[:2]) - cpu_before
         stop.set()
         await sampler
 
@@ -163,6 +166,8 @@ async def load(
         "webhook_accept_p50_ms": statistics.median(accept_ms),
         "webhook_accept_p99_ms": percentile(accept_ms, 0.99),
         "peak_rss_mb": peak[0],
+        # CPU seconds the service spent per reply: steadier than wall time on a busy box.
+        "server_cpu_ms_per_reply": server_cpu * 1000 / max(1, total),
         "elapsed_s": elapsed,
     }
 

@@ -90,7 +90,9 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
     runtime = Runtime(settings, engine, sessions, brain, queue, service, telegram, None, dispatcher)
 
     if telegram is not None and dispatcher is not None:
-        intake = Intake(sessions, queue, channel=TELEGRAM, parse=parse_update)
+        intake = Intake(
+            sessions, queue, channel=TELEGRAM, parse=parse_update, remember=service.remember
+        )
         runtime.telegram_intake = intake
         await intake.resume_pending()
         runtime.tasks.append(asyncio.create_task(dispatcher.run(runtime.stop)))

@@ -24,11 +24,13 @@ class Intake:
         *,
         channel: str,
         parse: Callable[[dict[str, Any]], IncomingMessage],
+        remember: Callable[[int, IncomingMessage], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._queue = queue
         self._channel = channel
         self._parse = parse
+        self._remember = remember
 
     async def accept(self, payload: Any) -> bool:
         """Record and queue one update. False for a duplicate, which is not processed again.
@@ -50,6 +52,8 @@ class Intake:
         if row_id is None:
             log.info("update.duplicate", channel=self._channel, update_id=incoming.update_id)
             return False
+        if self._remember is not None:
+            self._remember(row_id, incoming)
         self._queue.submit(incoming.chat_id, row_id)
         return True
 

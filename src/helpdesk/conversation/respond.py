@@ -22,7 +22,7 @@ from helpdesk.domain import (
 from helpdesk.store import conversations as conversation_store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
-from helpdesk.store.models import Conversation, Customer
+from helpdesk.store.conversations import ConversationRef, CustomerRef
 
 log = structlog.get_logger(__name__)
 
@@ -71,18 +71,25 @@ class ConversationService:
         self._parsers = dict(parsers or {})
         self._outlets = dict(outlets or {})
         self._on_outbox = on_outbox
+        self._fresh: dict[int, IncomingMessage] = {}
+
+    def remember(self, update_row_id: int, incoming: IncomingMessage) -> None:
+        """Keep a just-stored update's parsed form, sparing a database read to process it."""
+        self._fresh[update_row_id] = incoming
 
     async def process_update(self, update_row_id: int) -> None:
         """Process a stored update exactly once (safe to call again after a crash)."""
-        async with self._sessions() as session:
-            row = await update_store.get_update(session, update_row_id)
-            if row is None or row.status != "pending":
-                return
-            parse = self._parsers[row.channel]
-            incoming = parse(row.payload)
+        incoming = self._fresh.pop(update_row_id, None)
+        if incoming is None:
+            async with self._sessions() as session:
+                row = await update_store.get_update(session, update_row_id)
+                if row is None or row.status != "pending":
+                    return
+                incoming = self._parsers[row.channel](row.payload)
         await self.handle(incoming, update_row_id=update_row_id)
 
     async def give_up(self, update_row_id: int, error: BaseException) -> None:
+        self._fresh.pop(update_row_id, None)
         async with self._sessions.begin() as session:
             await update_store.mark_failed(session, update_row_id, repr(error))
 
@@ -91,27 +98,20 @@ class ConversationService:
         async with self._sessions.begin() as session:
             customer = await conversation_store.upsert_customer(session, incoming)
             conversation = await conversation_store.open_conversation(
-                session, customer, incoming.channel, incoming.chat_id
+                session, customer.id, incoming.channel, incoming.chat_id
             )
-            message = None
-            if update_row_id is not None:
-                message = await conversation_store.inbound_message_for_update(
-                    session, update_row_id
-                )
-            if message is None:
-                message = await conversation_store.add_customer_message(
-                    session, conversation, incoming, update_row_id
-                )
+            message_id = await conversation_store.add_customer_message(
+                session, conversation.id, incoming, update_row_id
+            )
             history = await conversation_store.recent_turns(
-                session, conversation.id, self._history_turns, before_id=message.id
+                session, conversation.id, self._history_turns, before_id=message_id
             )
 
         reply = await self._decide(incoming, customer, conversation, history)
 
         async with self._sessions.begin() as session:
-            conversation = await session.merge(conversation)
             if reply is not None:
-                await self._record_reply(session, incoming, conversation, reply, update_row_id)
+                await self._record_reply(session, incoming, conversation.id, reply, update_row_id)
             if update_row_id is not None:
                 await update_store.mark_processed(session, update_row_id)
         if reply is not None and self._on_outbox and incoming.channel in self._outlets:
@@ -121,8 +121,8 @@ class ConversationService:
     async def _decide(
         self,
         incoming: IncomingMessage,
-        customer: Customer,
-        conversation: Conversation,
+        customer: CustomerRef,
+        conversation: ConversationRef,
         history: list[Turn],
     ) -> Reply | None:
         kind = incoming.kind
@@ -139,7 +139,7 @@ class ConversationService:
         answer = await self._answer(incoming, history)
         return Reply(answer.text, answer)
 
-    def _command(self, incoming: IncomingMessage, customer: Customer) -> Reply:
+    def _command(self, incoming: IncomingMessage, customer: CustomerRef) -> Reply:
         command = (incoming.text or "").split()[0].split("@")[0].lower()
         if command == "/start":
             return Reply(replies.greeting(self._company, customer.first_name))
@@ -171,25 +171,23 @@ class ConversationService:
         self,
         session: AsyncSession,
         incoming: IncomingMessage,
-        conversation: Conversation,
+        conversation_id: int,
         reply: Reply,
         update_row_id: int | None,
     ) -> None:
         answer = reply.answer
         if answer is not None:
-            stored = await conversation_store.add_bot_message(session, conversation, answer)
+            stored = await conversation_store.add_bot_message(session, conversation_id, answer)
         else:
-            stored = await conversation_store.add_system_message(session, conversation, reply.text)
+            stored = await conversation_store.add_system_message(
+                session, conversation_id, reply.text
+            )
         if answer is not None and (answer.needs_human or answer.keyword_hits):
             reason = answer.reason or (
                 EscalationReason.KEYWORD.value if answer.keyword_hits else None
             )
-            conversation_store.flag_for_human(conversation, reason)
-            log.info(
-                "conversation.needs_human",
-                conversation_id=conversation.id,
-                reason=conversation.escalation_reason,
-            )
+            await conversation_store.flag_for_human(session, conversation_id, reason)
+            log.info("conversation.needs_human", conversation_id=conversation_id, reason=reason)
         outlet = self._outlets.get(incoming.channel)
         if outlet is None:
             return
@@ -198,6 +196,6 @@ class ConversationService:
             channel=incoming.channel,
             chat_id=incoming.chat_id,
             parts=outlet.render(reply.text),
-            dedup_prefix=f"reply:{update_row_id if update_row_id is not None else stored.id}",
-            message_id=stored.id,
+            dedup_prefix=f"reply:{update_row_id if update_row_id is not None else stored}",
+            message_id=stored,
         )

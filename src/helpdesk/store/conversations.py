@@ -1,125 +1,171 @@
-"""Customers, conversations and their transcripts."""
+"""Customers, conversations and their transcripts.
+
+The per-message path uses single Core statements (upserts with RETURNING): a
+message costs a handful of round trips and no ORM unit-of-work.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import Answer, Author, Direction, IncomingMessage, MessageKind, Turn
+from helpdesk.store.dialect import upsert
 from helpdesk.store.models import Conversation, Customer, Message
 from helpdesk.store.types import utcnow
 
+PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code")
 
-async def upsert_customer(session: AsyncSession, incoming: IncomingMessage) -> Customer:
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    id: int
+    first_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRef:
+    id: int
+    state: str
+
+
+async def upsert_customer(session: AsyncSession, incoming: IncomingMessage) -> CustomerRef:
     external_id = incoming.user_id if incoming.user_id is not None else incoming.chat_id
-    customer = await session.scalar(
-        select(Customer).where(
-            Customer.channel == incoming.channel, Customer.external_id == external_id
-        )
+    now = utcnow()
+    statement = upsert(session, Customer).values(
+        channel=incoming.channel,
+        external_id=external_id,
+        created_at=now,
+        last_seen_at=now,
+        **{name: getattr(incoming, name) for name in PROFILE_FIELDS},
     )
-    if customer is None:
-        customer = Customer(channel=incoming.channel, external_id=external_id)
-        session.add(customer)
-    # Profile fields follow what Telegram tells us last; None means "not sent", not "erased".
-    for attr in ("username", "first_name", "last_name", "language_code"):
-        value = getattr(incoming, attr)
-        if value is not None:
-            setattr(customer, attr, value)
-    customer.last_seen_at = utcnow()
-    await session.flush()
-    return customer
+    # Profile fields follow what the channel told us last; NULL means "not sent", not "erased".
+    changes: dict[str, Any] = {
+        name: func.coalesce(statement.excluded[name], getattr(Customer, name))
+        for name in PROFILE_FIELDS
+    }
+    changes["last_seen_at"] = now
+    statement = statement.on_conflict_do_update(
+        index_elements=["channel", "external_id"], set_=changes
+    ).returning(Customer.id, Customer.first_name)
+    row = (await session.execute(statement)).one()
+    return CustomerRef(id=row.id, first_name=row.first_name)
 
 
 async def open_conversation(
-    session: AsyncSession, customer: Customer, channel: str, chat_id: int
-) -> Conversation:
+    session: AsyncSession, customer_id: int, channel: str, chat_id: int
+) -> ConversationRef:
     """The chat's open conversation, or a new one."""
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(
-            Conversation.channel == channel,
-            Conversation.chat_id == chat_id,
-            Conversation.closed_at.is_(None),
+    row = (
+        await session.execute(
+            select(Conversation.id, Conversation.state)
+            .where(
+                Conversation.channel == channel,
+                Conversation.chat_id == chat_id,
+                Conversation.closed_at.is_(None),
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
         )
-        .order_by(Conversation.id.desc())
-        .limit(1)
+    ).one_or_none()
+    if row is not None:
+        return ConversationRef(id=row.id, state=row.state)
+    now = utcnow()
+    new_id = await session.scalar(
+        insert(Conversation)
+        .values(
+            customer_id=customer_id,
+            channel=channel,
+            chat_id=chat_id,
+            state="bot",
+            needs_human=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Conversation.id)
     )
-    if conversation is None:
-        conversation = Conversation(customer_id=customer.id, channel=channel, chat_id=chat_id)
-        session.add(conversation)
-        await session.flush()
-    return conversation
-
-
-async def inbound_message_for_update(session: AsyncSession, update_row_id: int) -> Message | None:
-    return await session.scalar(select(Message).where(Message.update_id == update_row_id))
+    assert new_id is not None
+    return ConversationRef(id=new_id, state="bot")
 
 
 async def add_customer_message(
     session: AsyncSession,
-    conversation: Conversation,
+    conversation_id: int,
     incoming: IncomingMessage,
     update_row_id: int | None,
-) -> Message:
-    message = Message(
-        conversation_id=conversation.id,
-        update_id=update_row_id,
-        direction=Direction.INBOUND.value,
-        author=Author.CUSTOMER.value,
-        kind=incoming.kind.value,
-        text=incoming.text,
-        caption=incoming.caption,
-        file_id=incoming.file_id,
-        created_at=incoming.sent_at,
+) -> int:
+    """Record the message once: re-processing the same update returns the same row."""
+    statement = (
+        upsert(session, Message)
+        .values(
+            conversation_id=conversation_id,
+            update_id=update_row_id,
+            direction=Direction.INBOUND.value,
+            author=Author.CUSTOMER.value,
+            kind=incoming.kind.value,
+            text=incoming.text,
+            caption=incoming.caption,
+            file_id=incoming.file_id,
+            created_at=incoming.sent_at,
+        )
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(Message.id)
     )
-    session.add(message)
-    await session.flush()
-    return message
+    message_id = await session.scalar(statement)
+    if message_id is None:
+        message_id = await session.scalar(
+            select(Message.id).where(Message.update_id == update_row_id)
+        )
+    assert message_id is not None
+    return message_id
 
 
-async def add_bot_message(
-    session: AsyncSession, conversation: Conversation, answer: Answer
-) -> Message:
-    message = Message(
-        conversation_id=conversation.id,
-        direction=Direction.OUTBOUND.value,
-        author=Author.BOT.value,
-        kind=MessageKind.TEXT.value,
-        text=answer.text,
-        created_at=utcnow(),
-        confidence=answer.confidence,
-        sources=[asdict(source) for source in answer.sources],
-        responder=answer.responder,
-        model=answer.model,
-        latency_ms=answer.latency_ms,
-        prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens,
-        needs_human=answer.needs_human,
-        reason=answer.reason,
+async def add_bot_message(session: AsyncSession, conversation_id: int, answer: Answer) -> int:
+    message_id = await session.scalar(
+        insert(Message)
+        .values(
+            conversation_id=conversation_id,
+            direction=Direction.OUTBOUND.value,
+            author=Author.BOT.value,
+            kind=MessageKind.TEXT.value,
+            text=answer.text,
+            created_at=utcnow(),
+            confidence=answer.confidence,
+            sources=[asdict(source) for source in answer.sources],
+            responder=answer.responder,
+            model=answer.model,
+            latency_ms=answer.latency_ms,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            needs_human=answer.needs_human,
+            reason=answer.reason,
+        )
+        .returning(Message.id)
     )
-    session.add(message)
-    await session.flush()
-    return message
+    assert message_id is not None
+    return message_id
 
 
-async def add_system_message(
-    session: AsyncSession, conversation: Conversation, text: str
-) -> Message:
+async def add_system_message(session: AsyncSession, conversation_id: int, text: str) -> int:
     """A canned reply (greeting, help, media notice): part of the transcript, not an answer."""
-    message = Message(
-        conversation_id=conversation.id,
-        direction=Direction.OUTBOUND.value,
-        author=Author.SYSTEM.value,
-        kind=MessageKind.TEXT.value,
-        text=text,
-        created_at=utcnow(),
+    message_id = await session.scalar(
+        insert(Message)
+        .values(
+            conversation_id=conversation_id,
+            direction=Direction.OUTBOUND.value,
+            author=Author.SYSTEM.value,
+            kind=MessageKind.TEXT.value,
+            text=text,
+            created_at=utcnow(),
+        )
+        .returning(Message.id)
     )
-    session.add(message)
-    await session.flush()
-    return message
+    assert message_id is not None
+    return message_id
 
 
 async def recent_turns(
@@ -142,6 +188,10 @@ async def transcript(session: AsyncSession, conversation_id: int) -> Sequence[Me
     return rows.all()
 
 
-def flag_for_human(conversation: Conversation, reason: str | None) -> None:
-    conversation.needs_human = True
-    conversation.escalation_reason = reason or conversation.escalation_reason
+async def flag_for_human(session: AsyncSession, conversation_id: int, reason: str | None) -> None:
+    values: dict[str, Any] = {"needs_human": True, "updated_at": utcnow()}
+    if reason:
+        values["escalation_reason"] = reason
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )

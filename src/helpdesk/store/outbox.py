@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.store.dialect import upsert
 from helpdesk.store.models import OutboxItem
 from helpdesk.store.types import utcnow
 
@@ -22,23 +23,29 @@ async def enqueue(
     dedup_prefix: str,
     message_id: int | None = None,
     reply_markup: dict[str, Any] | None = None,
-) -> list[OutboxItem]:
+) -> int:
     """Add one row per part; the reply markup rides on the last part only."""
-    items = [
-        OutboxItem(
-            channel=channel,
-            chat_id=chat_id,
-            message_id=message_id,
-            dedup_key=f"{dedup_prefix}:{index}",
-            body=body,
-            reply_markup=reply_markup if index == len(parts) - 1 else None,
-            next_attempt_at=utcnow(),
-        )
+    now = utcnow()
+    rows = [
+        {
+            "channel": channel,
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "dedup_key": f"{dedup_prefix}:{index}",
+            "body": body,
+            "reply_markup": reply_markup if index == len(parts) - 1 else None,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
         for index, body in enumerate(parts)
     ]
-    session.add_all(items)
-    await session.flush()
-    return items
+    # Re-processing a message after a crash must not queue its reply twice.
+    await session.execute(
+        upsert(session, OutboxItem).on_conflict_do_nothing(index_elements=["dedup_key"]), rows
+    )
+    return len(rows)
 
 
 async def heads_of_queues(

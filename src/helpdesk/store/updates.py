@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import IncomingMessage
+from helpdesk.store.dialect import upsert
 from helpdesk.store.models import RawUpdate
 from helpdesk.store.types import utcnow
 
@@ -36,9 +35,8 @@ async def record_update(
         "payload": payload,
         "status": "pending",
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(RawUpdate)
+        upsert(session, RawUpdate)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
         .returning(RawUpdate.id)
@@ -51,17 +49,20 @@ async def record_invalid_update(
     session: AsyncSession, channel: str, payload: Any, error: str
 ) -> int:
     """Keep a payload we could not understand, so nothing a customer sent is silently lost."""
-    row = RawUpdate(
-        channel=channel,
-        kind="invalid",
-        payload=payload,
-        status="invalid",
-        error=error[:2000],
-        received_at=utcnow(),
+    statement = (
+        insert(RawUpdate)
+        .values(
+            channel=channel,
+            kind="invalid",
+            payload=payload,
+            status="invalid",
+            error=error[:2000],
+            received_at=utcnow(),
+        )
+        .returning(RawUpdate.id)
     )
-    session.add(row)
-    await session.flush()
-    return row.id
+    row_id: int = (await session.execute(statement)).scalar_one()
+    return row_id
 
 
 async def get_update(session: AsyncSession, row_id: int) -> RawUpdate | None:
