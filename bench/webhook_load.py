@@ -102,6 +102,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             try:
                 await wait_ready(url, service)
                 return await load(args, url, service.pid, telegram)
+            except Exception:
+                if service.poll() is not None:
+                    print(f"the service exited with {service.returncode}", file=sys.stderr)
+                raise
             finally:
                 service.terminate()
                 service.wait(timeout=30)
