@@ -71,7 +71,44 @@ class Settings(BaseSettings):
         "chargeback",
     ]
 
-    @field_validator("escalation_keywords", mode="before")
+    # Escalation policy (helpdesk.handoff.policy): each trigger can be switched off.
+    escalation_low_confidence_enabled: bool = True
+    escalation_keywords_enabled: bool = True
+    # More keywords per language, as JSON: {"de": ["anwalt", "sofort erstatten"]}.
+    # Every list is checked on every message: a chat's UI language is no guide to
+    # the language a customer writes in.
+    escalation_keywords_by_language: dict[str, list[str]] = {}
+    escalation_explicit_request_enabled: bool = True
+    # Extra "I want a person" phrases (any language), on top of the built-in English ones.
+    escalation_human_phrases: Annotated[list[str], NoDecode] = []
+    escalation_repetition_enabled: bool = True
+    # Cosine of all-MiniLM-L6-v2 vectors: paraphrases score ~0.60-0.97, different
+    # support questions mostly below 0.58 (see helpdesk.handoff.policy).
+    escalation_repeat_similarity: float = Field(default=0.58, gt=0.0, le=1.0)
+    # Earlier near-duplicates of the current message, within the window, that escalate.
+    escalation_repeat_count: int = Field(default=2, ge=1)
+    escalation_repeat_window_seconds: int = Field(default=600, ge=1)
+    # Consecutive low-confidence answers (the current one included); 0 switches it off.
+    escalation_low_confidence_streak: int = Field(default=2, ge=0)
+    escalation_sentiment_enabled: bool = True
+    escalation_llm_failure_enabled: bool = True
+    escalation_llm_request_enabled: bool = True
+
+    # Human handoff: alerts and the customer's "a person will reply" message
+    handoff_sla_seconds: int = Field(default=300, ge=1)
+    # Preferred alert channels in order; a failed channel falls back to the next one.
+    handoff_alert_channels: Annotated[list[str], NoDecode] = ["sms", "email"]
+    # Agents alerted one after the other (each after an SLA) before the admins are.
+    handoff_agents_before_admin: int = Field(default=2, ge=0)
+    # Opening hours, e.g. "mon-fri 09:00-17:30, sat 10:00-14:00"; empty: not announced.
+    handoff_hours: str = ""
+    handoff_timezone: str = "UTC"
+    # Wait estimate before enough conversations have been handled to take a median.
+    handoff_default_handling_seconds: int = Field(default=600, ge=1)
+
+    @field_validator(
+        "escalation_keywords", "escalation_human_phrases", "handoff_alert_channels", mode="before"
+    )
     @classmethod
     def _split_keywords(cls, value: object) -> object:
         # Let operators write HELPDESK_ESCALATION_KEYWORDS=lawyer,refund now
