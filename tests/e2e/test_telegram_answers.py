@@ -11,7 +11,12 @@ from helpdesk.store.models import Conversation, Message, RawUpdate
 from tests.e2e.conftest import StartService
 from tests.fakes.llm_server import FakeLLM
 from tests.fakes.telegram_server import FakeTelegram
-from tests.fakes.telegram_updates import tg_photo_update, tg_text_update
+from tests.fakes.telegram_updates import (
+    tg_callback_update,
+    tg_edited_update,
+    tg_photo_update,
+    tg_text_update,
+)
 
 
 async def count(service, model, *where) -> int:  # type: ignore[no-untyped-def]
@@ -67,6 +72,23 @@ async def test_every_update_is_recorded_with_its_details(
     # The photo is answered honestly and kept for the agent.
     replies = telegram.sent_messages(chat_id=502)
     assert "can't read photos" in replies[1]["text"]
+
+
+async def test_edits_and_button_presses_are_recorded_but_not_answered(
+    start_service: StartService, telegram: FakeTelegram
+) -> None:
+    service = await start_service()
+    await service.send_update(tg_text_update(1, 512, "/start"))
+    await service.send_update(tg_edited_update(2, 512, "/start please"))
+    await service.send_update(tg_callback_update(3, 512, data="rate:5"))
+    await telegram.wait_for_messages(1, chat_id=512)
+    await service.idle()
+    async with service.runtime.sessions() as session:
+        kinds = (await session.scalars(select(RawUpdate.kind).order_by(RawUpdate.id))).all()
+        statuses = set((await session.scalars(select(RawUpdate.status))).all())
+    assert kinds == ["command", "edited", "callback"]
+    assert statuses == {"processed"}
+    assert len(telegram.sent_messages(chat_id=512)) == 1
 
 
 async def test_webhook_without_the_right_secret_is_rejected_and_nothing_processed(
@@ -191,6 +213,15 @@ async def test_a_long_answer_is_split_into_messages_telegram_accepts(
     assert len(replies) >= 3
     assert all(len(r["text"]) <= 4096 for r in replies)
     assert "Sources" in replies[-1]["text"]
+    # The answer's provenance is kept for analytics: model, latency, tokens, sources.
+    async with service.runtime.sessions() as session:
+        answer = await session.scalar(select(Message).where(Message.author == "bot"))
+    assert answer is not None
+    assert answer.model == service.settings.llm_model
+    assert answer.responder == "llm"
+    assert answer.latency_ms is not None and answer.latency_ms >= 0
+    assert answer.prompt_tokens and answer.completion_tokens
+    assert answer.sources
 
 
 async def test_llm_down_gives_a_polite_reply_and_flags_the_conversation(
