@@ -20,6 +20,9 @@ from helpdesk.channels.telegram import ALLOWED_UPDATES, TelegramClient, parse_up
 from helpdesk.config import Settings
 from helpdesk.conversation import ChatQueue, ConversationService, Outlet
 from helpdesk.conversation.intake import Intake
+from helpdesk.handoff import EncoderEmbedder, EscalationPolicy
+from helpdesk.handoff.events import EventBus
+from helpdesk.handoff.service import HandoffService
 from helpdesk.store import updates as update_store
 from helpdesk.store.db import create_engine, session_factory
 
@@ -38,6 +41,8 @@ class Runtime:
     brain: Brain
     queue: ChatQueue
     service: ConversationService
+    events: EventBus
+    handoff: HandoffService
     telegram: TelegramClient | None = None
     telegram_intake: Intake | None = None
     dispatcher: OutboxDispatcher | None = None
@@ -77,6 +82,12 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
     if outlet is not None:
         dispatcher = OutboxDispatcher(sessions, TELEGRAM, outlet.send)
 
+    def wake_outbox(_channel: str) -> None:
+        if dispatcher is not None:
+            dispatcher.wake()
+
+    events = EventBus()
+    handoff = HandoffService(sessions, events, outlets=outlets, on_outbox=wake_outbox)
     service = ConversationService(
         sessions,
         brain,
@@ -84,10 +95,25 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         history_turns=settings.llm_history_turns,
         parsers={TELEGRAM: parse_update},
         outlets=outlets,
-        on_outbox=lambda _channel: dispatcher.wake() if dispatcher else None,
+        on_outbox=wake_outbox,
+        settings=settings,
+        policy=EscalationPolicy(settings, EncoderEmbedder(brain.encoder)),
+        handoff=handoff,
     )
     queue = ChatQueue(service.process_update, give_up=service.give_up)
-    runtime = Runtime(settings, engine, sessions, brain, queue, service, telegram, None, dispatcher)
+    runtime = Runtime(
+        settings,
+        engine,
+        sessions,
+        brain,
+        queue,
+        service,
+        events,
+        handoff,
+        telegram,
+        None,
+        dispatcher,
+    )
 
     if telegram is not None and dispatcher is not None:
         intake = Intake(

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,9 @@ Vectors = npt.NDArray[np.float32]
 # MiniLM was trained on 128-token inputs and reads up to 256; past 128 the text adds
 # little to the vector and doubles the cost of embedding the knowledge base.
 MAX_SEQ_TOKENS = 128
+
+# Texts per call when a corpus is encoded with a progress report.
+CORPUS_SLICE = 512
 
 BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
 
@@ -143,12 +146,35 @@ class Encoder:
         """Load the model (seconds, first time in the process) without blocking the loop."""
         await asyncio.get_running_loop().run_in_executor(_executor, load_model, self.model_name)
 
-    async def encode_many(self, texts: Sequence[str]) -> Vectors:
-        """Encode a corpus (index build): one call, no caching."""
+    async def encode_many(
+        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
+    ) -> Vectors:
+        """Encode a corpus (index build, evaluation): no caching; `progress(n)` per slice."""
         loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(_executor, self._encode_in_thread, list(texts))
+        vectors = await loop.run_in_executor(
+            _executor, self._encode_corpus, list(texts), progress
+        )
         self.encoded += len(texts)
         return vectors
+
+    def _encode_corpus(self, texts: list[str], progress: Callable[[int], None] | None) -> Vectors:
+        if progress is None or len(texts) <= CORPUS_SLICE:
+            vectors = self._encode_in_thread(texts)
+            if progress is not None:
+                progress(len(texts))
+            return vectors
+        # Slices for the progress bar; sorted by length first so that each slice pads
+        # to similar lengths, as one big call would.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        for begin in range(0, len(texts), CORPUS_SLICE):
+            rows = order[begin : begin + CORPUS_SLICE]
+            part = self._encode_in_thread([texts[i] for i in rows])
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), part.shape[1]), dtype=np.float32)
+            out[rows] = part
+            progress(len(rows))
+        return out
 
     async def encode(self, text: str) -> Vectors:
         """One query vector (shape (dim,)), shared with concurrent callers' batch."""

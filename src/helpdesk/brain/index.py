@@ -1,18 +1,21 @@
-"""Hybrid retrieval (dense MiniLM + BM25) over articles, persisted next to the data.
+"""Hybrid retrieval (dense MiniLM + BM25 + light classifier heads) over articles.
 
 Each article contributes several entries: its title, every example question, every
-chunk. An article's score is the best of its entries, so one close example question
-is enough to find it, and the chunk that matched best is the one worth quoting.
+chunk. Articles are ranked and given a calibrated confidence by
+`helpdesk.brain.confidence`; the chunk that matched best is the one worth quoting.
+The index (vectors and the dense head) is persisted next to the data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,25 +25,15 @@ import numpy as np
 import Stemmer
 import structlog
 
+from helpdesk.brain import confidence as conf
 from helpdesk.brain.embeddings import MAX_SEQ_TOKENS, Encoder, Vectors
+from helpdesk.brain.heads import DenseHead, Floats, Heads, LexicalHead
 from helpdesk.brain.knowledge import Article, Chunk, content_hash, load_articles
 
 log = structlog.get_logger(__name__)
 
 # Bump when entries, chunking or the stored format change: old indexes are then ignored.
-INDEX_VERSION = 2
-
-# BM25 only breaks ties and rescues exact-term matches (order numbers, product words);
-# MiniLM carries the meaning, so it dominates the fused ranking score.
-BM25_WEIGHT = 0.15
-
-# Confidence = logistic(SLOPE * (cosine - MIDPOINT) + MARGIN_WEIGHT * margin).
-# With MiniLM, paraphrases of an example question score a cosine of ~0.55-0.9, related
-# but different topics ~0.35-0.5 and small talk / other domains below ~0.3. The margin
-# over the next article rewards an unambiguous match. Placeholders until calibration.
-CONF_MIDPOINT = 0.42
-CONF_SLOPE = 14.0
-CONF_MARGIN_WEIGHT = 6.0
+INDEX_VERSION = 3
 
 # Old indexes kept on disk, so that switching between knowledge folders stays cheap.
 KEEP_INDEXES = 3
@@ -64,14 +57,20 @@ class Hit:
     score: float  # fused ranking score
     dense: float  # best cosine over the article's entries
     lexical: float  # best BM25 over its entries, scaled 0..1 within this query
-    confidence: float  # 0..1, see `confidence()`
+    confidence: float  # 0..1: calibrated probability that this article answers
     chunk: Chunk | None  # the chunk closest to the query
     matched: str  # the entry text that matched best (example question, title or chunk)
 
 
-def confidence(dense: float, margin: float) -> float:
-    x = CONF_SLOPE * (dense - CONF_MIDPOINT) + CONF_MARGIN_WEIGHT * margin
-    return 1.0 / (1.0 + math.exp(-x))
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Scores of a batch of queries (rows) over every article (columns)."""
+
+    fused: Floats  # ranking score; -inf for out-of-scope articles
+    dense: Floats  # best cosine
+    lexical: Floats  # BM25, 0..1 within each query
+    confidence: Floats  # calibrated; 0 for out-of-scope articles
+    features: dict[str, Floats]  # calibration features, (queries, articles) each
 
 
 def build_entries(articles: list[Article]) -> list[Entry]:
@@ -93,6 +92,15 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
     return [list(t) for t in tokens]
 
 
+def _top_mean(cosines: Floats, start: int, stop: int, k: int) -> Floats:
+    block = cosines[:, start:stop]
+    if block.shape[1] <= k:
+        out: Floats = block.mean(axis=1)
+        return out
+    out = np.partition(block, -k, axis=1)[:, -k:].mean(axis=1)
+    return out
+
+
 class HybridIndex:
     def __init__(
         self,
@@ -102,6 +110,7 @@ class HybridIndex:
         vectors: Vectors,
         *,
         rebuilt: bool,
+        dense_head: DenseHead | None = None,
     ) -> None:
         if len(entries) != len(vectors):
             raise ValueError("one vector per entry expected")
@@ -111,11 +120,18 @@ class HybridIndex:
         self.vectors = vectors
         self.rebuilt = rebuilt
         self._entry_article = np.array([e.article for e in entries], dtype=np.int64)
+        if np.any(np.diff(self._entry_article) < 0):
+            raise ValueError("entries must be grouped by article")
+        # Every article has a title entry, so each owns a non-empty, contiguous row range.
+        self._bounds = np.searchsorted(self._entry_article, np.arange(len(articles) + 1))
         self._chunk_rows: list[list[int]] = [[] for _ in articles]
         for row, entry in enumerate(entries):
             if entry.kind == "chunk":
                 self._chunk_rows[entry.article].append(row)
+        self._oos = np.array([a.out_of_scope for a in articles], dtype=bool)
+        self.calibrator = conf.calibrator_for(bool(self._oos.any()))
         self._bm25: bm25s.BM25 | None = None
+        self.heads = Heads(None, None)
         if entries:
             corpus = [f"{e.text} {' '.join(articles[e.article].tags)}".strip() for e in entries]
             self._bm25 = bm25s.BM25()
@@ -123,48 +139,84 @@ class HybridIndex:
                 bm25s.tokenize(corpus, stemmer=_stemmer, stopwords="en", show_progress=False),
                 show_progress=False,
             )
+            texts = [e.text for e in entries]
+            if dense_head is None:
+                self.heads = Heads.fit(vectors, texts, self._entry_article)
+            elif len(dense_head.classes) >= 2:
+                self.heads = Heads(dense_head, LexicalHead(texts, self._entry_article))
 
     def __len__(self) -> int:
-        return len(self.articles)
+        """Articles the bot can answer from (out-of-scope examples do not count)."""
+        return int((~self._oos).sum())
+
+    @property
+    def has_negatives(self) -> bool:
+        return bool(self._oos.any())
+
+    def rank(self, queries: list[str], vectors: Vectors) -> Ranking:
+        """Score a batch of queries against every article (vectorised: eval and search)."""
+        cosines = vectors @ self.vectors.T
+        return self._rank(queries, vectors, cosines)
+
+    def _rank(self, queries: list[str], vectors: Vectors, cosines: Floats) -> Ranking:
+        n, q = len(self.articles), len(queries)
+        starts = self._bounds[:-1]
+        dense = np.maximum.reduceat(cosines, starts, axis=1)
+        neighbours = np.empty((q, n), dtype=np.float32)
+        for a in range(n):
+            neighbours[:, a] = _top_mean(cosines, starts[a], self._bounds[a + 1], conf.NEIGHBOURS)
+        lexical = np.zeros((q, n), dtype=np.float32)
+        if self._bm25 is not None:
+            for i, tokens in enumerate(_tokenize(queries)):
+                if not tokens:
+                    continue
+                raw = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+                np.maximum.at(lexical[i], self._entry_article, raw)
+            top = lexical.max(axis=1, keepdims=True)
+            lexical = np.divide(lexical, top, out=np.zeros_like(lexical), where=top > 0)
+        dense_logp, lexical_logp = self.heads.log_proba(vectors, queries, n)
+        fused = (
+            dense_logp
+            + conf.NEIGHBOUR_WEIGHT * neighbours
+            + conf.BM25_WEIGHT * lexical
+            + conf.LEXICAL_WEIGHT * lexical_logp
+        )
+        if self._oos.any():
+            oos_p = np.exp(dense_logp[:, self._oos]).sum(axis=1, keepdims=True)
+            oos_logp = np.log(np.maximum(oos_p, 1e-6)).astype(np.float32)
+        else:
+            oos_logp = np.zeros((q, 1), dtype=np.float32)
+        features = {
+            "dense_logp": dense_logp,
+            "neighbours": neighbours,
+            "lexical_logp": lexical_logp,
+            "oos_logp": np.broadcast_to(oos_logp, (q, n)),
+        }
+        confidence = self.calibrator(features)
+        fused[:, self._oos] = -np.inf
+        confidence[:, self._oos] = 0.0
+        return Ranking(fused, dense, lexical, confidence, features)
 
     def search(self, query: str, vector: Vectors, top_k: int = 4) -> list[Hit]:
-        """Articles best first. Cheap (a 100s-row matrix product): runs on the loop."""
-        n = len(self.articles)
-        if n == 0 or not query.strip():
+        """Articles best first. Cheap (one matrix product): runs on the loop."""
+        if len(self) == 0 or not query.strip():
             return []
         cosines = self.vectors @ vector
-        dense = np.full(n, -1.0, dtype=np.float32)
-        np.maximum.at(dense, self._entry_article, cosines)
-        lexical = np.zeros(n, dtype=np.float32)
-        tokens = _tokenize([query])[0]
-        if self._bm25 is not None and tokens:
-            raw = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-            np.maximum.at(lexical, self._entry_article, raw)
-            top = float(lexical.max())
-            if top > 0:
-                lexical /= top
-        fused = dense + BM25_WEIGHT * lexical
-        order = np.argsort(-fused, kind="stable")[: max(top_k, 1)]
-        by_dense = np.argsort(-dense, kind="stable")[:2]
-        hits = []
-        for a in order:
-            # Margin over the closest *other* article: negative for all but the best.
-            margin = float(dense[a])
-            if n > 1:
-                rival = by_dense[1] if a == by_dense[0] else by_dense[0]
-                margin -= float(dense[rival])
-            hits.append(
-                Hit(
-                    article=self.articles[a],
-                    score=float(fused[a]),
-                    dense=float(dense[a]),
-                    lexical=float(lexical[a]),
-                    confidence=confidence(float(dense[a]), margin),
-                    chunk=self._best_chunk(int(a), cosines),
-                    matched=self._best_entry(int(a), cosines),
-                )
+        ranking = self._rank([query], vector[None, :], cosines[None, :])
+        fused = ranking.fused[0]
+        order = np.argsort(-fused, kind="stable")[: max(min(top_k, len(self)), 1)]
+        return [
+            Hit(
+                article=self.articles[a],
+                score=float(fused[a]),
+                dense=float(ranking.dense[0, a]),
+                lexical=float(ranking.lexical[0, a]),
+                confidence=float(ranking.confidence[0, a]),
+                chunk=self._best_chunk(int(a), cosines),
+                matched=self._best_entry(int(a), cosines),
             )
-        return hits
+            for a in order
+        ]
 
     def _best_chunk(self, article: int, cosines: Vectors) -> Chunk | None:
         rows = self._chunk_rows[article]
@@ -176,8 +228,8 @@ class HybridIndex:
         return self.articles[article].chunks[chunk_index]
 
     def _best_entry(self, article: int, cosines: Vectors) -> str:
-        rows = np.flatnonzero(self._entry_article == article)
-        return self.entries[int(rows[np.argmax(cosines[rows])])].text
+        start, stop = int(self._bounds[article]), int(self._bounds[article + 1])
+        return self.entries[start + int(np.argmax(cosines[start:stop]))].text
 
     # Persistence ---------------------------------------------------------------
 
@@ -188,6 +240,9 @@ class HybridIndex:
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}-", dir=directory))
         try:
             np.save(tmp / "vectors.npy", self.vectors)
+            dense = self.heads.dense
+            if dense is not None:
+                np.savez(tmp / "head.npz", w=dense.weights, b=dense.bias, c=dense.classes)
             meta = {
                 "version": INDEX_VERSION,
                 "key": self.key,
@@ -221,14 +276,20 @@ def _prune(directory: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_saved(folder: Path, articles: list[Article], entries: list[Entry]) -> Vectors | None:
+def _load_saved(
+    folder: Path, articles: list[Article], entries: list[Entry]
+) -> tuple[Vectors, DenseHead | None] | None:
     meta_file, vectors_file = folder / "meta.json", folder / "vectors.npy"
     if not (meta_file.exists() and vectors_file.exists()):
         return None
     try:
         meta: dict[str, Any] = json.loads(meta_file.read_text())
         vectors: Vectors = np.load(vectors_file).astype(np.float32, copy=False)
-    except (OSError, ValueError) as exc:
+        head = None
+        if (folder / "head.npz").exists():
+            with np.load(folder / "head.npz") as saved:
+                head = DenseHead(saved["w"], saved["b"], saved["c"])
+    except (OSError, ValueError, KeyError) as exc:
         log.warning("index.unreadable", folder=str(folder), error=str(exc))
         return None
     stored = [(e["article"], e["kind"], e["chunk"], e["text"]) for e in meta.get("entries", [])]
@@ -241,22 +302,49 @@ def _load_saved(folder: Path, articles: list[Article], entries: list[Entry]) -> 
     ):
         log.warning("index.stale", folder=str(folder))
         return None
-    return vectors
+    return vectors, head
 
 
 async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder) -> HybridIndex:
     """The index for the articles under `knowledge_path`, built only if not on disk."""
-    started = time.perf_counter()
     key = f"v{INDEX_VERSION}-" + content_hash(
         knowledge_path, encoder.model_name, f"seq{MAX_SEQ_TOKENS}"
     )
-    articles = load_articles(knowledge_path)
+    articles = await asyncio.to_thread(load_articles, knowledge_path)
+    return await assemble(key, articles, index_dir, encoder)
+
+
+def entries_key(articles: list[Article], encoder: Encoder) -> str:
+    """Key of an index over articles that exist only in memory (e.g. built from a dataset)."""
+    digest = hashlib.sha256(f"{encoder.model_name}\0seq{MAX_SEQ_TOKENS}\0".encode())
+    for article in articles:
+        digest.update(f"{article.id}\0{article.out_of_scope}\0".encode())
+        for entry in build_entries([article]):
+            digest.update(f"{entry.kind}\0{entry.text}\0".encode())
+    return f"v{INDEX_VERSION}-m{digest.hexdigest()[:20]}"
+
+
+async def assemble(
+    key: str,
+    articles: list[Article],
+    index_dir: Path,
+    encoder: Encoder,
+    progress: Callable[[int], None] | None = None,
+) -> HybridIndex:
+    """Load the index saved under `key`, or embed, fit the heads and save it."""
+    started = time.perf_counter()
     entries = build_entries(articles)
-    vectors = _load_saved(index_dir / key, articles, entries)
-    rebuilt = vectors is None
-    if vectors is None:
-        vectors = await encoder.encode_many([e.text for e in entries])
-    index = HybridIndex(key, articles, entries, vectors, rebuilt=rebuilt)
+    saved = await asyncio.to_thread(_load_saved, index_dir / key, articles, entries)
+    rebuilt = saved is None
+    head: DenseHead | None = None
+    if saved is None:
+        vectors = await encoder.encode_many([e.text for e in entries], progress=progress)
+    else:
+        vectors, head = saved
+    # Fitting the heads takes seconds on a big knowledge base: keep the loop free.
+    index = await asyncio.to_thread(
+        HybridIndex, key, articles, entries, vectors, rebuilt=rebuilt, dense_head=head
+    )
     if rebuilt:
         try:
             index.save(index_dir)

@@ -10,6 +10,10 @@ An article file looks like::
       - How do I track my order?
     ---
     Body in Markdown, with ## headings.
+
+An article with `out_of_scope: true` is never answered: its `questions` are examples
+of what the bot must hand over (small talk, other businesses' topics...), and they
+lower the confidence of whatever article a similar question would otherwise match.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class Article:
     tags: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
     chunks: tuple[Chunk, ...] = ()
+    out_of_scope: bool = False
 
     @property
     def word_count(self) -> int:
@@ -121,7 +126,14 @@ def parse_article(article_id: str, source: str) -> Article:
         tags=tags,
         questions=questions,
         chunks=chunks,
+        out_of_scope=_as_bool(meta.get("out_of_scope")),
     )
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1", "on"}
+    return bool(value)
 
 
 def _as_list(value: object, separator: str | None = None) -> list[object]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from helpdesk.domain import MessageKind
 
 
@@ -47,3 +49,22 @@ def media_received(kind: MessageKind) -> str:
         f"Thanks, I've saved it for our team. I can't read {what} myself yet, "
         "so if you have a question, please also write it as text."
     )
+
+
+_GREETINGS = re.compile(
+    r"^(hi|hello|hey|hiya|good (morning|afternoon|evening))( there)?[!. ]*$", re.IGNORECASE
+)
+_THANKS = re.compile(
+    r"^(thanks|thank you|thx|ty|cheers|great|perfect|ok(ay)?)( (a lot|so much|very much))?[!. ]*$",
+    re.IGNORECASE,
+)
+
+
+def small_talk(text: str, company: str) -> str | None:
+    """Greetings and thanks get a friendly word, not a knowledge-base search (or a hand-over)."""
+    text = text.strip()
+    if _GREETINGS.match(text):
+        return f"Hello! I'm the {company} assistant. What can I help you with today?"
+    if _THANKS.match(text):
+        return "You're welcome! Is there anything else I can help with?"
+    return None

@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from helpdesk.config import Settings
 from helpdesk.conversation import replies
 from helpdesk.domain import (
     Answer,
+    Author,
     ConversationState,
     EscalationReason,
     IncomingMessage,
     MessageKind,
     Turn,
 )
+from helpdesk.handoff import Escalation, EscalationPolicy, PastTurn, queue_message
+from helpdesk.handoff.service import HandoffService
 from helpdesk.store import conversations as conversation_store
+from helpdesk.store import handoff as handoff_store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
-from helpdesk.store.conversations import ConversationRef, CustomerRef
+from helpdesk.store.conversations import ConversationRef, CustomerRef, HistoryRow
 
 log = structlog.get_logger(__name__)
+
+# Enough turns for the repetition trigger's window; the LLM gets the last few of them.
+HISTORY_FOR_POLICY = 20
 
 
 class Brain(Protocol):
@@ -43,10 +51,11 @@ class Outlet(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Markdown for the customer; `answer` when it came from the brain (or a hand-over)."""
+    """Markdown for the customer; `answer` when it came from the brain."""
 
     text: str
     answer: Answer | None = None
+    escalation: Escalation | None = None
 
 
 Parser = Callable[[dict[str, Any]], IncomingMessage]
@@ -63,6 +72,10 @@ class ConversationService:
         parsers: Mapping[str, Parser] | None = None,
         outlets: Mapping[str, Outlet] | None = None,
         on_outbox: Callable[[str], None] | None = None,
+        settings: Settings | None = None,
+        policy: EscalationPolicy | None = None,
+        handoff: HandoffService | None = None,
+        on_escalated: Callable[[int], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._brain = brain
@@ -72,6 +85,10 @@ class ConversationService:
         self._outlets = dict(outlets or {})
         self._on_outbox = on_outbox
         self._fresh: dict[int, IncomingMessage] = {}
+        self._settings = settings or Settings()
+        self._policy = policy
+        self._handoff = handoff
+        self._on_escalated = on_escalated
 
     def remember(self, update_row_id: int, incoming: IncomingMessage) -> None:
         """Keep a just-stored update's parsed form, sparing a database read to process it."""
@@ -103,41 +120,106 @@ class ConversationService:
             message_id = await conversation_store.add_customer_message(
                 session, conversation.id, incoming, update_row_id
             )
-            history = await conversation_store.recent_turns(
-                session, conversation.id, self._history_turns, before_id=message_id
+            rows = await conversation_store.recent_history(
+                session, conversation.id, HISTORY_FOR_POLICY, before_id=message_id
             )
+        self._publish_message(conversation.id, message_id, Author.CUSTOMER, incoming.text)
 
-        reply = await self._decide(incoming, customer, conversation, history)
+        reply = await self._decide(incoming, customer, conversation, rows)
 
+        escalated = False
         async with self._sessions.begin() as session:
+            if reply is not None and reply.escalation is not None and self._handoff is not None:
+                escalated = await self._handoff.escalate(
+                    session,
+                    conversation.id,
+                    reply.escalation.reason.value,
+                    reply.escalation.detail,
+                    actor="bot",
+                )
+                if escalated:
+                    reply = await self._with_queue_message(session, conversation.id, reply)
             if reply is not None:
-                await self._record_reply(session, incoming, conversation.id, reply, update_row_id)
+                stored = await self._record_reply(
+                    session, incoming, conversation.id, reply, update_row_id
+                )
             if update_row_id is not None:
                 await update_store.mark_processed(session, update_row_id)
+        if reply is not None:
+            self._publish_message(conversation.id, stored, _author(reply), reply.text)
+        if escalated and self._handoff is not None:
+            self._handoff.events.publish(
+                "state",
+                conversation_id=conversation.id,
+                state=ConversationState.WAITING.value,
+                previous=ConversationState.BOT.value,
+                reason=reply.escalation.reason.value if reply and reply.escalation else None,
+            )
+            if self._on_escalated is not None:
+                self._on_escalated(conversation.id)
         if reply is not None and self._on_outbox and incoming.channel in self._outlets:
             self._on_outbox(incoming.channel)
         return reply
+
+    def _publish_message(
+        self, conversation_id: int, message_id: int, author: Author, text: str | None
+    ) -> None:
+        if self._handoff is not None:
+            self._handoff.events.publish(
+                "message",
+                conversation_id=conversation_id,
+                message_id=message_id,
+                author=author.value,
+                text=text,
+            )
+
+    async def _with_queue_message(
+        self, session: AsyncSession, conversation_id: int, reply: Reply
+    ) -> Reply:
+        position = await handoff_store.waiting_position(session, conversation_id)
+        available = await handoff_store.agents_available(session)
+        text = queue_message(
+            position=position,
+            agents_available=available,
+            median_handling_seconds=None,
+            settings=self._settings,
+        )
+        return replace(reply, text=text)
 
     async def _decide(
         self,
         incoming: IncomingMessage,
         customer: CustomerRef,
         conversation: ConversationRef,
-        history: list[Turn],
+        rows: list[HistoryRow],
     ) -> Reply | None:
         kind = incoming.kind
+        if conversation.state in (ConversationState.WAITING, ConversationState.HUMAN):
+            # A person owns this conversation: the bot stays quiet, the agent sees it live.
+            return None
         if kind is MessageKind.COMMAND:
             return self._command(incoming, customer)
         if incoming.is_media:
             return Reply(replies.media_received(kind))
-        if kind is not MessageKind.TEXT or not (incoming.text or "").strip():
+        text = (incoming.text or "").strip()
+        if kind is not MessageKind.TEXT or not text:
             # Edits, button presses and unknown updates are recorded, not answered.
             return None
-        if conversation.state in (ConversationState.WAITING, ConversationState.HUMAN):
-            # A person owns this conversation: the bot stays quiet.
-            return None
+        chat = replies.small_talk(text, self._company)
+        if chat is not None:
+            return Reply(chat)
+        past = [_past_turn(row) for row in rows]
+        if self._policy is not None:
+            # An explicit "human please" or a trigger phrase needs no answer first.
+            early = await self._policy.evaluate(text, None, past, now=incoming.sent_at)
+            if early is not None:
+                return Reply(replies.HUMAN_REQUESTED, escalation=early)
+        history = [row_turn for row in rows[-self._history_turns :] if (row_turn := _turn(row))]
         answer = await self._answer(incoming, history)
-        return Reply(answer.text, answer)
+        escalation = None
+        if self._policy is not None:
+            escalation = await self._policy.evaluate(text, answer, past, now=incoming.sent_at)
+        return Reply(answer.text, answer, escalation)
 
     def _command(self, incoming: IncomingMessage, customer: CustomerRef) -> Reply:
         command = (incoming.text or "").split()[0].split("@")[0].lower()
@@ -148,13 +230,7 @@ class ConversationService:
         if command == "/human":
             return Reply(
                 replies.HUMAN_REQUESTED,
-                Answer(
-                    text=replies.HUMAN_REQUESTED,
-                    confidence=1.0,
-                    needs_human=True,
-                    reason=EscalationReason.EXPLICIT_REQUEST.value,
-                    responder="fallback",
-                ),
+                escalation=Escalation(EscalationReason.EXPLICIT_REQUEST, "/human command"),
             )
         return Reply(replies.UNKNOWN_COMMAND)
 
@@ -174,7 +250,7 @@ class ConversationService:
         conversation_id: int,
         reply: Reply,
         update_row_id: int | None,
-    ) -> None:
+    ) -> int:
         answer = reply.answer
         if answer is not None:
             stored = await conversation_store.add_bot_message(session, conversation_id, answer)
@@ -182,15 +258,13 @@ class ConversationService:
             stored = await conversation_store.add_system_message(
                 session, conversation_id, reply.text
             )
-        if answer is not None and (answer.needs_human or answer.keyword_hits):
-            reason = answer.reason or (
-                EscalationReason.KEYWORD.value if answer.keyword_hits else None
-            )
-            await conversation_store.flag_for_human(session, conversation_id, reason)
-            log.info("conversation.needs_human", conversation_id=conversation_id, reason=reason)
+        if reply.escalation is None and answer is not None and answer.needs_human:
+            # No policy to hand over (or it declined): still flag it for the team.
+            await conversation_store.flag_for_human(session, conversation_id, answer.reason)
+            log.info("conversation.needs_human", conversation_id=conversation_id)
         outlet = self._outlets.get(incoming.channel)
         if outlet is None:
-            return
+            return stored
         await outbox.enqueue(
             session,
             channel=incoming.channel,
@@ -199,3 +273,21 @@ class ConversationService:
             dedup_prefix=f"reply:{update_row_id if update_row_id is not None else stored}",
             message_id=stored,
         )
+        return stored
+
+
+def _turn(row: HistoryRow) -> Turn | None:
+    try:
+        return Turn(author=Author(row.author), text=row.text)
+    except ValueError:
+        return None
+
+
+def _past_turn(row: HistoryRow) -> PastTurn:
+    return PastTurn(
+        at=row.created_at, turn=Turn(Author(row.author), row.text), confidence=row.confidence
+    )
+
+
+def _author(reply: Reply) -> Author:
+    return Author.BOT if reply.answer is not None else Author.SYSTEM

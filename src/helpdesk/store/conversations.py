@@ -168,6 +168,33 @@ async def add_system_message(session: AsyncSession, conversation_id: int, text: 
     return message_id
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    author: str
+    text: str
+    created_at: Any
+    confidence: float | None
+
+
+async def recent_history(
+    session: AsyncSession, conversation_id: int, limit: int, before_id: int
+) -> list[HistoryRow]:
+    """The last `limit` text messages before `before_id`, oldest first, with timing."""
+    rows = (
+        await session.execute(
+            select(Message.author, Message.text, Message.created_at, Message.confidence)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.text.is_not(None),
+                Message.id < before_id,
+            )
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [HistoryRow(*row) for row in reversed(rows)]
+
+
 async def recent_turns(
     session: AsyncSession, conversation_id: int, limit: int, before_id: int | None = None
 ) -> list[Turn]:

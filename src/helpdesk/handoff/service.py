@@ -1,0 +1,345 @@
+"""Handoff operations: escalate, claim, reply, note, hand back, resolve.
+
+Every operation is one transaction; the state change itself is a conditional
+UPDATE (see store/handoff.py), so two agents clicking "claim" at once cannot both
+win. Events are published after commit, for the console's live views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.domain import Author, ConversationState
+from helpdesk.handoff.events import EventBus
+from helpdesk.handoff.views import (
+    ConversationDetail,
+    ConversationSummary,
+    CustomerView,
+    EventView,
+    MessageView,
+    NoteView,
+)
+from helpdesk.store import handoff as handoff_store
+from helpdesk.store import outbox
+from helpdesk.store.models import Conversation, Customer, Message
+from helpdesk.store.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+BOT, WAITING, HUMAN, RESOLVED = (state.value for state in ConversationState)
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(RuntimeError):
+    """The conversation is not in a state that allows this (e.g. claimed by someone else)."""
+
+
+class Renderer(Protocol):
+    def render(self, markdown: str) -> list[str]: ...
+
+
+class HandoffService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventBus,
+        *,
+        outlets: Mapping[str, Renderer],
+        on_outbox: Callable[[str], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.events = events
+        self._outlets = outlets
+        self._on_outbox = on_outbox
+
+    async def escalate(
+        self, session: AsyncSession, conversation_id: int, reason: str, detail: str, *, actor: str
+    ) -> bool:
+        """Hand a bot conversation to the team, inside the caller's transaction."""
+        now = utcnow()
+        previous = await handoff_store.change_state(
+            session,
+            conversation_id,
+            from_states=(BOT,),
+            to_state=WAITING,
+            event="escalate",
+            actor=actor,
+            reason=f"{reason}: {detail}" if detail else reason,
+            values={
+                "needs_human": True,
+                "escalation_reason": reason,
+                "escalation_detail": detail,
+                "escalated_at": now,
+                "assigned_agent_id": None,
+            },
+        )
+        return previous is not None
+
+    async def claim(self, conversation_id: int, agent_id: int) -> None:
+        await self._move(
+            conversation_id,
+            agent_id,
+            from_states=(WAITING, BOT, HUMAN),
+            to_state=HUMAN,
+            event="claim",
+            owner=agent_id,
+            values={"assigned_agent_id": agent_id, "claimed_at": utcnow()},
+        )
+
+    async def release(self, conversation_id: int, agent_id: int) -> None:
+        await self._move(
+            conversation_id,
+            agent_id,
+            from_states=(WAITING, HUMAN),
+            to_state=BOT,
+            event="release",
+            owner=agent_id,
+            values={"assigned_agent_id": None, "needs_human": False},
+        )
+
+    async def resolve(self, conversation_id: int, agent_id: int) -> None:
+        now = utcnow()
+        await self._move(
+            conversation_id,
+            agent_id,
+            from_states=(BOT, WAITING, HUMAN),
+            to_state=RESOLVED,
+            event="resolve",
+            owner=agent_id,
+            values={"resolved_at": now, "closed_at": now, "needs_human": False},
+        )
+
+    async def _move(
+        self,
+        conversation_id: int,
+        agent_id: int,
+        *,
+        from_states: tuple[str, ...],
+        to_state: str,
+        event: str,
+        owner: int,
+        values: dict[str, object],
+    ) -> None:
+        async with self._sessions.begin() as session:
+            previous = await handoff_store.change_state(
+                session,
+                conversation_id,
+                from_states=from_states,
+                to_state=to_state,
+                event=event,
+                actor=f"agent:{agent_id}",
+                owner=owner,
+                values=values,
+            )
+            if previous is None:
+                await self._explain_refusal(session, conversation_id, event)
+        log.info("handoff.state", conversation_id=conversation_id, event=event, agent_id=agent_id)
+        self.events.publish(
+            "state",
+            conversation_id=conversation_id,
+            state=to_state,
+            previous=previous,
+            agent_id=agent_id,
+        )
+
+    async def _explain_refusal(
+        self, session: AsyncSession, conversation_id: int, event: str
+    ) -> None:
+        row = (
+            await session.execute(
+                select(Conversation.state, Conversation.assigned_agent_id).where(
+                    Conversation.id == conversation_id
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        owner = f" by agent {row.assigned_agent_id}" if row.assigned_agent_id else ""
+        raise Conflict(f"cannot {event}: the conversation is {row.state}{owner}")
+
+    async def reply(self, conversation_id: int, agent_id: int, text: str) -> int:
+        """An agent's message to the customer, sent through the channel's outbox."""
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise NotFound(f"no conversation {conversation_id}")
+            if conversation.state == RESOLVED:
+                raise Conflict("cannot reply: the conversation is resolved")
+            if conversation.assigned_agent_id not in (None, agent_id):
+                raise Conflict(
+                    f"cannot reply: the conversation is claimed by agent "
+                    f"{conversation.assigned_agent_id}"
+                )
+            message = Message(
+                conversation_id=conversation_id,
+                direction="out",
+                author=Author.AGENT.value,
+                agent_id=agent_id,
+                kind="text",
+                text=text,
+                created_at=utcnow(),
+            )
+            session.add(message)
+            await session.flush()
+            outlet = self._outlets.get(conversation.channel)
+            if outlet is not None:
+                await outbox.enqueue(
+                    session,
+                    channel=conversation.channel,
+                    chat_id=conversation.chat_id,
+                    parts=outlet.render(text),
+                    dedup_prefix=f"agent:{message.id}",
+                    message_id=message.id,
+                )
+            message_id = message.id
+            channel = conversation.channel
+        if self._on_outbox is not None and channel in self._outlets:
+            self._on_outbox(channel)
+        self.events.publish(
+            "message",
+            conversation_id=conversation_id,
+            message_id=message_id,
+            author="agent",
+            agent_id=agent_id,
+            text=text,
+        )
+        return message_id
+
+    async def add_note(self, conversation_id: int, agent_id: int, text: str) -> int:
+        async with self._sessions.begin() as session:
+            if await session.get(Conversation, conversation_id) is None:
+                raise NotFound(f"no conversation {conversation_id}")
+            note_id = await handoff_store.add_note(session, conversation_id, agent_id, text)
+        self.events.publish(
+            "note", conversation_id=conversation_id, note_id=note_id, agent_id=agent_id
+        )
+        return note_id
+
+    async def list_conversations(
+        self, *, state: str | None = None, assigned_to: int | None = None, limit: int = 100
+    ) -> list[ConversationSummary]:
+        query = select(Conversation, Customer).join(
+            Customer, Customer.id == Conversation.customer_id
+        )
+        if state is not None:
+            query = query.where(Conversation.state == state)
+        if assigned_to is not None:
+            query = query.where(Conversation.assigned_agent_id == assigned_to)
+        order = Conversation.escalated_at if state == WAITING else Conversation.updated_at.desc()
+        async with self._sessions() as session:
+            rows = (await session.execute(query.order_by(order).limit(limit))).all()
+            last = await _last_messages(session, [conversation.id for conversation, _ in rows])
+        return [
+            _summary(conversation, customer, last.get(conversation.id))
+            for conversation, customer in rows
+        ]
+
+    async def get_conversation(self, conversation_id: int) -> ConversationDetail:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Conversation, Customer)
+                    .join(Customer, Customer.id == Conversation.customer_id)
+                    .where(Conversation.id == conversation_id)
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"no conversation {conversation_id}")
+            conversation, customer = row
+            messages = (
+                await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conversation_id)
+                    .order_by(Message.id)
+                )
+            ).all()
+            notes = await handoff_store.notes_of(session, conversation_id)
+            events = await handoff_store.events_of(session, conversation_id)
+            past = (
+                await session.scalars(
+                    select(Conversation.id)
+                    .where(
+                        Conversation.customer_id == customer.id,
+                        Conversation.id != conversation_id,
+                    )
+                    .order_by(Conversation.id.desc())
+                )
+            ).all()
+        last = messages[-1].text if messages else None
+        return ConversationDetail(
+            summary=_summary(conversation, customer, last),
+            messages=[_message(message) for message in messages],
+            notes=[NoteView(n.id, n.agent_id, n.text, n.created_at) for n in notes],
+            events=[
+                EventView(e.event, e.from_state, e.to_state, e.actor, e.reason, e.at)
+                for e in events
+            ],
+            past_conversations=list(past),
+        )
+
+
+async def _last_messages(
+    session: AsyncSession, conversation_ids: list[int]
+) -> dict[int, str | None]:
+    if not conversation_ids:
+        return {}
+    latest = (
+        select(Message.conversation_id, Message.text)
+        .where(Message.conversation_id.in_(conversation_ids))
+        .order_by(Message.conversation_id, Message.id.desc())
+    )
+    found: dict[int, str | None] = {}
+    for conversation_id, text in (await session.execute(latest)).all():
+        found.setdefault(conversation_id, text)
+    return found
+
+
+def _summary(
+    conversation: Conversation, customer: Customer, last: str | None
+) -> ConversationSummary:
+    name = " ".join(part for part in (customer.first_name, customer.last_name) if part) or None
+    return ConversationSummary(
+        id=conversation.id,
+        state=conversation.state,
+        channel=conversation.channel,
+        chat_id=conversation.chat_id,
+        customer=CustomerView(
+            id=customer.id,
+            channel=customer.channel,
+            external_id=customer.external_id,
+            name=name,
+            username=customer.username,
+            language_code=customer.language_code,
+        ),
+        needs_human=conversation.needs_human,
+        escalation_reason=conversation.escalation_reason,
+        escalation_detail=conversation.escalation_detail,
+        escalated_at=conversation.escalated_at,
+        assigned_agent_id=conversation.assigned_agent_id,
+        updated_at=conversation.updated_at,
+        last_message=last,
+    )
+
+
+def _message(message: Message) -> MessageView:
+    return MessageView(
+        id=message.id,
+        author=message.author,
+        direction=message.direction,
+        kind=message.kind,
+        text=message.text,
+        caption=message.caption,
+        file_id=message.file_id,
+        created_at=message.created_at,
+        confidence=message.confidence,
+        sources=list(message.sources or []),
+        agent_id=message.agent_id,
+    )
