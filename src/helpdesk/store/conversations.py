@@ -121,7 +121,7 @@ async def add_customer_message(
             select(Message.id).where(Message.update_id == update_row_id)
         )
     assert message_id is not None
-    return message_id
+    return int(message_id)
 
 
 async def add_bot_message(session: AsyncSession, conversation_id: int, answer: Answer) -> int:
@@ -147,7 +147,7 @@ async def add_bot_message(session: AsyncSession, conversation_id: int, answer: A
         .returning(Message.id)
     )
     assert message_id is not None
-    return message_id
+    return int(message_id)
 
 
 async def add_system_message(session: AsyncSession, conversation_id: int, text: str) -> int:
@@ -165,7 +165,7 @@ async def add_system_message(session: AsyncSession, conversation_id: int, text: 
         .returning(Message.id)
     )
     assert message_id is not None
-    return message_id
+    return int(message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +192,10 @@ async def recent_history(
             .limit(limit)
         )
     ).all()
-    return [HistoryRow(*row) for row in reversed(rows)]
+    return [
+        HistoryRow(author=author, text=text or "", created_at=at, confidence=confidence)
+        for author, text, at, confidence in reversed(rows)
+    ]
 
 
 async def recent_turns(
@@ -205,7 +208,7 @@ async def recent_turns(
     if before_id is not None:
         query = query.where(Message.id < before_id)
     rows = (await session.execute(query.order_by(Message.id.desc()).limit(limit))).all()
-    return [Turn(author=Author(author), text=text) for author, text in reversed(rows)]
+    return [Turn(author=Author(author), text=text or "") for author, text in reversed(rows)]
 
 
 async def transcript(session: AsyncSession, conversation_id: int) -> Sequence[Message]:

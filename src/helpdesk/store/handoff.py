@@ -68,7 +68,7 @@ async def add_note(session: AsyncSession, conversation_id: int, agent_id: int, t
         .returning(Note.id)
     )
     assert note_id is not None
-    return note_id
+    return int(note_id)
 
 
 async def waiting_position(session: AsyncSession, conversation_id: int) -> int:

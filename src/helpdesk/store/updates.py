@@ -81,7 +81,7 @@ async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
     )
 
 
-async def pending_updates(session: AsyncSession, channel: str) -> Sequence[tuple[int, int]]:
+async def pending_updates(session: AsyncSession, channel: str) -> Sequence[tuple[int, int | None]]:
     """(row id, chat id) of updates received but not yet processed, oldest first."""
     rows = await session.execute(
         select(RawUpdate.id, RawUpdate.chat_id)
