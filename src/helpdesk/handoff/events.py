@@ -32,8 +32,10 @@ class EventBus:
             except asyncio.QueueFull:
                 log.warning("events.subscriber_dropped", kind=kind)
                 self._subscribers.discard(queue)
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+                # Make room for the end marker: the stream must end, not hang silent.
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(None)
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[AsyncIterator[dict[str, Any]]]:

@@ -141,7 +141,9 @@ class HandoffService:
             )
             if previous is None:
                 await self._explain_refusal(session, conversation_id, event)
-        log.info("handoff.state", conversation_id=conversation_id, event=event, agent_id=agent_id)
+        log.info(
+            "handoff.state", conversation_id=conversation_id, transition=event, agent_id=agent_id
+        )
         self.events.publish(
             "state",
             conversation_id=conversation_id,

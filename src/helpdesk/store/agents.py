@@ -90,12 +90,15 @@ async def issue_token(
     return token
 
 
-async def agent_for_token(session: AsyncSession, token: str) -> Agent | None:
+async def agent_for_token(session: AsyncSession, token: str, *, kind: str) -> Agent | None:
+    """The agent a live token of this kind belongs to: a console session cookie is not
+    an API bearer token, nor the other way round."""
     return await session.scalar(
         select(Agent)
         .join(AgentToken, AgentToken.agent_id == Agent.id)
         .where(
             AgentToken.token_hash == _digest(token),
+            AgentToken.kind == kind,
             AgentToken.expires_at > utcnow(),
             Agent.active.is_(True),
         )
