@@ -12,7 +12,8 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from helpdesk.api import health
+from helpdesk import console
+from helpdesk.api import health, routes, twilio
 from helpdesk.brain import Brain, load_brain
 from helpdesk.channels import webchat, webhook
 from helpdesk.channels.delivery import OutboxDispatcher, TelegramOutlet
@@ -21,8 +22,10 @@ from helpdesk.config import Settings
 from helpdesk.conversation import ChatQueue, ConversationService, Outlet
 from helpdesk.conversation.intake import Intake
 from helpdesk.handoff import EncoderEmbedder, EscalationPolicy
+from helpdesk.handoff.alerting import AlertWorker
 from helpdesk.handoff.events import EventBus
 from helpdesk.handoff.service import HandoffService
+from helpdesk.notify import build_senders
 from helpdesk.store import updates as update_store
 from helpdesk.store.db import create_engine, session_factory
 
@@ -46,6 +49,7 @@ class Runtime:
     telegram: TelegramClient | None = None
     telegram_intake: Intake | None = None
     dispatcher: OutboxDispatcher | None = None
+    alerts: AlertWorker | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -86,6 +90,8 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         if dispatcher is not None:
             dispatcher.wake()
 
+    sms, email = build_senders(settings)
+    alerts = AlertWorker(sessions, settings, sms, email)
     events = EventBus()
     handoff = HandoffService(sessions, events, outlets=outlets, on_outbox=wake_outbox)
     service = ConversationService(
@@ -99,6 +105,7 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         settings=settings,
         policy=EscalationPolicy(settings, EncoderEmbedder(brain.encoder)),
         handoff=handoff,
+        on_escalated=alerts.escalated,
     )
     queue = ChatQueue(service.process_update, give_up=service.give_up)
     runtime = Runtime(
@@ -157,6 +164,8 @@ async def stop_runtime(runtime: Runtime, *, close_brain: bool = True) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, timeout=5)
     await runtime.queue.close()
+    if runtime.alerts is not None:
+        await runtime.alerts.aclose()
     if runtime.telegram is not None:
         await runtime.telegram.close()
     if close_brain:
@@ -178,6 +187,10 @@ def create_app(settings: Settings | None = None, brain: Brain | None = None) -> 
 
     app = FastAPI(title="helpdesk", lifespan=lifespan)
     app.include_router(health.router)
+    app.include_router(routes.router)
+    app.include_router(twilio.router)
     app.include_router(webhook.router)
     app.include_router(webchat.router)
+    app.include_router(console.router)
+    app.mount(console.STATIC_PREFIX, console.static_files(), name="console-static")
     return app

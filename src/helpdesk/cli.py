@@ -1,4 +1,4 @@
-"""The `helpdesk` command: serve, chat, kb import, db upgrade."""
+"""The `helpdesk` command: serve, chat, kb import, db upgrade, agents create."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     kb_import.add_argument("path", type=Path)
     db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations")
+    agents = commands.add_parser("agents", help="support team accounts").add_subparsers(
+        dest="agents_command", required=True
+    )
+    create = agents.add_parser(
+        "create", help="add an agent; password from stdin (one line) or prompted"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--phone", help="international format, for SMS alerts")
+    create.add_argument("--role", choices=("agent", "admin"), default="agent")
+    from helpdesk.evaluation.cli import add_eval_parser, run_eval
+
+    add_eval_parser(commands)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -36,7 +49,52 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(kb_reindex(settings, args.path))
     if args.command == "db":
         return db_upgrade(settings)
+    if args.command == "eval":
+        return run_eval(args, settings)
+    if args.command == "agents":
+        return asyncio.run(agents_create(settings, args))
     return 2
+
+
+async def agents_create(settings: Settings, args: argparse.Namespace) -> int:
+    from getpass import getpass
+
+    from pydantic import ValidationError
+
+    from helpdesk.api.schemas import AgentCreate
+    from helpdesk.store.agents import AgentExists, create_agent
+    from helpdesk.store.db import create_engine, session_factory
+    from helpdesk.store.migrate import upgrade_async
+
+    if sys.stdin.isatty():
+        password = getpass("Password: ")
+        if getpass("Repeat password: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    values = {"email": args.email, "name": args.name, "phone": args.phone, "role": args.role}
+    try:
+        new = AgentCreate.model_validate({**values, "password": password})
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(map(str, problem["loc"]))
+            print(
+                f"error: {where}: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr
+            )
+        return 2
+    await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            agent_id = (await create_agent(session, **new.model_dump())).id
+    except (AgentExists, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print(agent_id)
+    return 0
 
 
 def db_upgrade(settings: Settings) -> int:
@@ -54,7 +112,14 @@ def serve(settings: Settings) -> int:
 
     db_upgrade(settings)
     print(f"helpdesk on http://{settings.host}:{settings.port}  (web chat: /chat)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    # Bounded graceful shutdown: open event streams would otherwise hold the process.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 

@@ -30,7 +30,13 @@ class RunningService:
 
     async def start(self) -> RunningService:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=0, log_config=None, lifespan="on", access_log=False
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())

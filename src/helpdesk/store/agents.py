@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -48,7 +49,8 @@ async def create_agent(
         name=name.strip(),
         phone=phone,
         role=role,
-        password_hash=_hasher.hash(password),
+        # argon2 is deliberately slow (~0.3 s here): off the event loop.
+        password_hash=await asyncio.to_thread(_hasher.hash, password),
         available=True,
         active=True,
         created_at=utcnow(),
@@ -63,7 +65,9 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
         select(Agent).where(Agent.email == email.strip().lower(), Agent.active.is_(True))
     )
     try:
-        _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+        await asyncio.to_thread(
+            _hasher.verify, agent.password_hash if agent else _DUMMY_HASH, password
+        )
     except (VerificationError, InvalidHashError):
         return None
     return agent

@@ -1,0 +1,11 @@
+"""The JSON API under /api, for the console and for integrators (OpenAPI at /openapi.json)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from helpdesk.api import agents, auth, conversations, events
+
+router = APIRouter(prefix="/api")
+for module in (auth, agents, conversations, events):
+    router.include_router(module.router)
