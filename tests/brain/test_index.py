@@ -72,3 +72,27 @@ async def test_reindex_swaps_in_new_articles(
     assert not answer.needs_human
     assert answer.sources[0].title == "Shipping to Canada"
     await brain.aclose()
+
+
+async def test_out_of_scope_examples_are_never_answered_and_lower_confidence(
+    kb_copy: Callable[..., Path], make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    kb = kb_copy(*ARTICLES)
+    brain = await load_brain(make_settings(knowledge_path=kb, data_dir=tmp_path / "var"))
+    question = "where is my pizza delivery"
+    before = (await brain.retrieve(question))[0]
+    assert before.article.id == "order-tracking"
+
+    (kb / "not-ours.md").write_text(
+        "---\ntitle: Food delivery\nout_of_scope: true\nquestions:\n"
+        "  - where is my pizza\n  - my takeaway food is late\n  - track my food delivery\n---\n"
+    )
+    assert await brain.reindex(kb) == 3, "out-of-scope examples are not an article"
+    assert brain.index.has_negatives
+    hits = await brain.retrieve(question)
+    assert [h.article.id for h in hits] == [h.article.id for h in hits if h.article.id in ARTICLES]
+    assert hits[0].confidence < before.confidence / 2
+    assert (await brain.answer(question)).needs_human
+    tracking = await brain.answer("how do I track my order")
+    assert not tracking.needs_human and tracking.sources[0].article_id == "order-tracking"
+    await brain.aclose()

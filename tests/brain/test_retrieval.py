@@ -12,9 +12,10 @@ import time
 import pytest
 
 from helpdesk.brain import Brain
+from helpdesk.config import Settings
 from helpdesk.domain import EscalationReason
 
-THRESHOLD = 0.5
+THRESHOLD = Settings.model_fields["answer_threshold"].default
 
 REQUIRED = [
     ("where is my parcel", "order-tracking"),

@@ -151,9 +151,7 @@ class Encoder:
     ) -> Vectors:
         """Encode a corpus (index build, evaluation): no caching; `progress(n)` per slice."""
         loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(
-            _executor, self._encode_corpus, list(texts), progress
-        )
+        vectors = await loop.run_in_executor(_executor, self._encode_corpus, list(texts), progress)
         self.encoded += len(texts)
         return vectors
 

@@ -98,10 +98,10 @@ class LexicalHead:
         self.bias = bias
 
     def log_proba(self, texts: list[str], n_articles: int) -> Floats:
-        margins = np.asarray((self.vectorizer.transform(texts) @ self.coef).todense())
-        margins = (margins + self.bias).astype(np.float32)
+        raw = np.asarray((self.vectorizer.transform(texts) @ self.coef).todense())
+        margins: Floats = ((raw + self.bias) / LEXICAL_TEMPERATURE).astype(np.float32)
         out = np.full((len(texts), n_articles), np.log(LOG_FLOOR), dtype=np.float32)
-        out[:, self.classes] = _log_softmax(margins / LEXICAL_TEMPERATURE)
+        out[:, self.classes] = _log_softmax(margins)
         return out
 
 
@@ -109,13 +109,6 @@ class LexicalHead:
 class Heads:
     dense: DenseHead | None
     lexical: LexicalHead | None
-
-    @classmethod
-    def fit(cls, vectors: Vectors, texts: list[str], labels: Labels) -> Heads:
-        # One article (or none) leaves nothing to tell apart.
-        if len(np.unique(labels)) < 2:
-            return cls(None, None)
-        return cls(DenseHead.fit(vectors, labels), LexicalHead(texts, labels))
 
     def log_proba(
         self, queries: Vectors, texts: list[str], n_articles: int

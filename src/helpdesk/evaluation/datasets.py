@@ -55,7 +55,9 @@ def datasets_dir(explicit: Path | None = None) -> Path:
         if candidate is not None and candidate.is_dir():
             return candidate
     looked = ", ".join(str(c) for c in candidates if c is not None)
-    raise DatasetMissing(f"no datasets folder (looked in {looked}); pass --data or set {DATASETS_ENV}")
+    raise DatasetMissing(
+        f"no datasets folder (looked in {looked}); pass --data or set {DATASETS_ENV}"
+    )
 
 
 def read_jsonl(path: Path) -> list[Example]:

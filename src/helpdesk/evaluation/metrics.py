@@ -9,7 +9,7 @@ right article, an out-of-scope one only if it is escalated.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,16 +48,29 @@ def top1_accuracy(preds: Sequence[Prediction]) -> float:
     return sum(p.top1_correct for p in inside) / len(inside) if inside else float("nan")
 
 
-def at_threshold(preds: Sequence[Prediction], threshold: float) -> AtThreshold:
-    answered = [p for p in preds if p.confidence >= threshold]
-    escalated = [p for p in preds if p.confidence < threshold]
+def at_threshold(
+    preds: Sequence[Prediction], threshold: float, *, oos_weight: float = 1.0
+) -> AtThreshold:
+    """Figures when queries below `threshold` are escalated.
+
+    `oos_weight` re-weights out-of-scope queries in coverage, answered accuracy and
+    out-of-scope precision, to read them at another share of out-of-scope traffic
+    than the data set's (see `oos_weight_for`); recall and accuracies do not depend on it.
+    """
     inside = [p for p in preds if p.in_scope]
     outside = [p for p in preds if not p.in_scope]
+
+    def mass(items: Iterable[Prediction]) -> float:
+        return sum(1.0 if p.in_scope else oos_weight for p in items)
+
+    answered = [p for p in preds if p.confidence >= threshold]
+    escalated = [p for p in preds if p.confidence < threshold]
+    answered_mass, escalated_mass = mass(answered), mass(escalated)
     return AtThreshold(
         threshold=threshold,
-        coverage=len(answered) / len(preds) if preds else 0.0,
+        coverage=answered_mass / mass(preds) if preds else 0.0,
         answered_accuracy=(
-            sum(p.top1_correct for p in answered) / len(answered) if answered else None
+            sum(p.top1_correct for p in answered) / answered_mass if answered else None
         ),
         in_scope_accuracy=(
             sum(p.top1_correct and p.confidence >= threshold for p in inside) / len(inside)
@@ -68,11 +81,20 @@ def at_threshold(preds: Sequence[Prediction], threshold: float) -> AtThreshold:
             sum(p.confidence < threshold for p in outside) / len(outside) if outside else None
         ),
         oos_precision=(
-            sum(not p.in_scope for p in escalated) / len(escalated)
+            mass(p for p in escalated if not p.in_scope) / escalated_mass
             if escalated and outside
             else None
         ),
     )
+
+
+def oos_weight_for(preds: Sequence[Prediction], share: float | None) -> float:
+    """Weight that makes out-of-scope queries `share` of the traffic (1.0 if None)."""
+    n_out = sum(not p.in_scope for p in preds)
+    n_in = len(preds) - n_out
+    if share is None or not n_out or not n_in:
+        return 1.0
+    return share / (1 - share) * n_in / n_out
 
 
 def decided_label(pred: Prediction, threshold: float) -> str:
@@ -135,9 +157,11 @@ def expected_calibration_error(preds: Sequence[Prediction], bins: int = 10) -> f
     return float(error)
 
 
-def sweep(preds: Sequence[Prediction], step: float = 0.01) -> list[AtThreshold]:
+def sweep(
+    preds: Sequence[Prediction], step: float = 0.01, *, oos_weight: float = 1.0
+) -> list[AtThreshold]:
     grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 6)
-    return [at_threshold(preds, float(t)) for t in grid]
+    return [at_threshold(preds, float(t), oos_weight=oos_weight) for t in grid]
 
 
 def recommend_threshold(curve: Sequence[AtThreshold], target: float) -> AtThreshold | None:

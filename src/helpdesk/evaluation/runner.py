@@ -161,7 +161,9 @@ async def evaluate(
         index, index_seconds = await build_index(articles, encoder, folder, show_progress)
         texts = [q.text for q in queries]
         cache = VectorCache(folder if use_cache else None)
-        vectors = await cache.encode(encoder, texts, Progress("embedding queries", len(texts), show_progress))
+        vectors = await cache.encode(
+            encoder, texts, Progress("embedding queries", len(texts), show_progress)
+        )
         sample = texts[:SPEED_SAMPLE]
         started = time.perf_counter()
         await encoder.encode_many(sample)

@@ -1,0 +1,1 @@
+"""Answer-quality evaluation of the brain on public intent data sets (`helpdesk eval`)."""
