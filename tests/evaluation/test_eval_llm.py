@@ -30,10 +30,8 @@ async def test_llm_path_is_measured_with_concurrency(
     queries.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
     parser = argparse.ArgumentParser()
     add_eval_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["eval", "--kb", str(SAMPLE_KNOWLEDGE_PATH), "--queries", str(queries)]
-        + ["--llm", "--concurrency", "3", "--json", "--quiet"]
-    )
+    kb = ["--kb", str(SAMPLE_KNOWLEDGE_PATH), "--queries", str(queries)]
+    args = parser.parse_args(["eval", *kb, "--llm", "--concurrency", "3", "--json", "--quiet"])
     saved = structlog.get_config()
     # As `helpdesk eval` does: log lines to stderr, the report alone on stdout.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))

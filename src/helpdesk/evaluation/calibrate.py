@@ -18,11 +18,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from helpdesk.brain.confidence import Calibrator
 from helpdesk.brain.embeddings import Vectors
 from helpdesk.brain.index import HybridIndex, build_entries
 from helpdesk.config import Settings
 from helpdesk.evaluation.datasets import Example, build_articles, read_jsonl
-from helpdesk.evaluation.metrics import OOS
+from helpdesk.evaluation.metrics import (
+    OOS,
+    Prediction,
+    oos_weight_for,
+    recommend_threshold,
+    sweep,
+)
 from helpdesk.evaluation.runner import Progress, VectorCache, load_encoder
 
 FOLDS = 5
@@ -42,6 +49,9 @@ class Fitted:
     samples: int
     oos_samples: int
     cv_accuracy: float
+    # The threshold the val sweep would recommend, recommended on these out-of-fold
+    # queries instead: a check that the product default does not hinge on val.
+    cv_threshold: float | None
 
 
 def fold_of(examples: list[Example], seed: int = SEED) -> list[int]:
@@ -114,6 +124,24 @@ def fit(
     return weights, round(float(model.intercept_[0]), 4)
 
 
+def recommended_threshold(
+    features: dict[str, list[float]],
+    correct: list[bool],
+    is_oos: list[bool],
+    calibrator: Calibrator,
+    target: float = 0.95,
+) -> float | None:
+    """As `eval --sweep` on val: >= target answered correctly at OOS_PRIOR out-of-scope."""
+    confidence = calibrator({n: np.asarray(v, dtype=np.float32) for n, v in features.items()})
+    preds = [
+        Prediction("", OOS if o else "in", "in" if c else "other", float(p))
+        for c, o, p in zip(correct, is_oos, confidence, strict=True)
+    ]
+    curve = sweep(preds, oos_weight=oos_weight_for(preds, OOS_PRIOR))
+    best = recommend_threshold(curve, target)
+    return None if best is None else best.threshold
+
+
 async def calibrate(
     examples: list[Example], oos: list[Example], settings: Settings, show_progress: bool = True
 ) -> list[Fitted]:
@@ -139,7 +167,15 @@ async def calibrate(
         weights, bias = fit(features, correct, is_oos, names)
         inside = [c for c, o in zip(correct, is_oos, strict=True) if not o]
         results.append(
-            Fitted(negatives, weights, bias, len(correct), sum(is_oos), sum(inside) / len(inside))
+            Fitted(
+                negatives,
+                weights,
+                bias,
+                len(correct),
+                sum(is_oos),
+                sum(inside) / len(inside),
+                recommended_threshold(features, correct, is_oos, Calibrator(weights, bias, "")),
+            )
         )
     return results
 

@@ -233,7 +233,8 @@ async def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
         for f in fitted:
             print(
                 f"negatives={f.negatives}: {f.samples} out-of-fold queries "
-                f"({f.oos_samples} out of scope), CV top-1 accuracy {f.cv_accuracy * 100:.1f}%"
+                f"({f.oos_samples} out of scope), CV top-1 accuracy {f.cv_accuracy * 100:.1f}%, "
+                f"threshold for >= 95% answered correct at 10% out of scope: {f.cv_threshold}"
             )
         print("\n# paste into src/helpdesk/brain/confidence.py\n" + as_python(fitted))
     return 0
