@@ -145,10 +145,11 @@ async def test_a_plain_request_from_the_model_escalates_as_llm_request() -> None
 
 
 async def test_low_confidence_escalates_below_the_threshold_only() -> None:
+    threshold = make_settings().answer_threshold
     assert await check("Do you sell socks?", UNSURE) == Escalation(
-        R.LOW_CONFIDENCE, "answer confidence 0.20 < 0.50"
+        R.LOW_CONFIDENCE, f"answer confidence 0.20 < {threshold:.2f}"
     )
-    assert await check("Do you sell socks?", Answer(text="Yes", confidence=0.5)) is None
+    assert await check("Do you sell socks?", Answer(text="Yes", confidence=threshold)) is None
     # The offline responder's verdict counts even when the number alone would pass.
     flagged = Answer(text="?", confidence=0.6, needs_human=True, reason="low_confidence")
     assert await reason("Do you sell socks?", flagged) is R.LOW_CONFIDENCE
