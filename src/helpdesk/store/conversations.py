@@ -6,14 +6,13 @@ message costs a handful of round trips and no ORM unit-of-work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.domain import Answer, Author, Direction, IncomingMessage, MessageKind, Turn
+from helpdesk.domain import Answer, Author, Direction, IncomingMessage, MessageKind
 from helpdesk.store.dialect import upsert
 from helpdesk.store.models import Conversation, Customer, Message
 from helpdesk.store.types import utcnow
@@ -196,26 +195,6 @@ async def recent_history(
         HistoryRow(author=author, text=text or "", created_at=at, confidence=confidence)
         for author, text, at, confidence in reversed(rows)
     ]
-
-
-async def recent_turns(
-    session: AsyncSession, conversation_id: int, limit: int, before_id: int | None = None
-) -> list[Turn]:
-    """The last `limit` text turns before `before_id`, oldest first."""
-    query = select(Message.author, Message.text).where(
-        Message.conversation_id == conversation_id, Message.text.is_not(None)
-    )
-    if before_id is not None:
-        query = query.where(Message.id < before_id)
-    rows = (await session.execute(query.order_by(Message.id.desc()).limit(limit))).all()
-    return [Turn(author=Author(author), text=text or "") for author, text in reversed(rows)]
-
-
-async def transcript(session: AsyncSession, conversation_id: int) -> Sequence[Message]:
-    rows = await session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-    )
-    return rows.all()
 
 
 async def flag_for_human(session: AsyncSession, conversation_id: int, reason: str | None) -> None:

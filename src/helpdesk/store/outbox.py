@@ -99,12 +99,5 @@ async def mark_failed(session: AsyncSession, item_id: int, error: str) -> None:
     )
 
 
-async def pending_count(session: AsyncSession, channel: str | None = None) -> int:
-    query = select(OutboxItem.id).where(OutboxItem.status == "pending")
-    if channel is not None:
-        query = query.where(OutboxItem.channel == channel)
-    return len((await session.scalars(query)).all())
-
-
 def earliest(items: Sequence[OutboxItem]) -> datetime | None:
     return min((item.next_attempt_at for item in items), default=None)
