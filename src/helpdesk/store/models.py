@@ -47,6 +47,13 @@ class Customer(Base):
     language_code: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set only once the customer proved the number with a code (issue 6).
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Consent: no update or survey on Telegram after an opt-out; SMS needs an explicit opt-in.
+    notifications_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sms_opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Conversation(Base):
