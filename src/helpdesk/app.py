@@ -13,8 +13,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpdesk import console
-from helpdesk.api import health, routes, twilio
+from helpdesk.analytics.weekly import run_weekly_reports as weekly
+from helpdesk.analytics.wiring import build_analytics
+from helpdesk.api import health, routes, twilio, twilio_inbound
 from helpdesk.brain import Brain, load_brain
+from helpdesk.campaigns.wiring import build_campaign_worker, guard_campaign_sends
+from helpdesk.campaigns.worker import CampaignWorker
 from helpdesk.channels import webchat, webhook
 from helpdesk.channels.delivery import OutboxDispatcher, TelegramOutlet
 from helpdesk.channels.telegram import ALLOWED_UPDATES, TelegramClient, parse_update, poll_updates
@@ -28,6 +32,7 @@ from helpdesk.handoff.service import HandoffService
 from helpdesk.notify import build_senders
 from helpdesk.store import updates as update_store
 from helpdesk.store.db import create_engine, session_factory
+from helpdesk.verification import VerificationService, build_verification
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +55,8 @@ class Runtime:
     telegram_intake: Intake | None = None
     dispatcher: OutboxDispatcher | None = None
     alerts: AlertWorker | None = None
+    campaigns: CampaignWorker | None = None
+    verification: VerificationService | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -84,16 +91,21 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
 
     dispatcher: OutboxDispatcher | None = None
     if outlet is not None:
-        dispatcher = OutboxDispatcher(sessions, TELEGRAM, outlet.send)
+        # Campaign rows get a last consent check right before they go out.
+        send = guard_campaign_sends(sessions, outlet.send)
+        dispatcher = OutboxDispatcher(sessions, TELEGRAM, send)
 
     def wake_outbox(_channel: str) -> None:
         if dispatcher is not None:
             dispatcher.wake()
 
     sms, email = build_senders(settings)
-    alerts = AlertWorker(sessions, settings, sms, email)
     events = EventBus()
+    alerts = AlertWorker(sessions, settings, sms, email, events=events)
     handoff = HandoffService(sessions, events, outlets=outlets, on_outbox=wake_outbox)
+    verification = build_verification(sessions, settings, sms, brain)
+    answer_callback = telegram.answer_callback if telegram is not None else None
+    feedback, closer = build_analytics(sessions, settings, outlets, answer_callback, wake_outbox)
     service = ConversationService(
         sessions,
         brain,
@@ -106,6 +118,8 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         policy=EscalationPolicy(settings, EncoderEmbedder(brain.encoder)),
         handoff=handoff,
         on_escalated=alerts.escalated,
+        verification=verification,
+        feedback=feedback,
     )
     queue = ChatQueue(service.process_update, give_up=service.give_up)
     runtime = Runtime(
@@ -120,7 +134,15 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         telegram,
         None,
         dispatcher,
+        alerts,
     )
+    runtime.verification = verification
+    runtime.tasks.append(asyncio.create_task(alerts.run(runtime.stop)))
+    runtime.campaigns = build_campaign_worker(sessions, settings, sms, outlet, dispatcher, events)
+    runtime.tasks.append(asyncio.create_task(runtime.campaigns.run(runtime.stop)))
+    runtime.tasks.append(asyncio.create_task(closer.run(runtime.stop)))
+    weekly_report = weekly(sessions, settings, email, brain.encoder, runtime.stop)
+    runtime.tasks.append(asyncio.create_task(weekly_report))
 
     if telegram is not None and dispatcher is not None:
         intake = Intake(
@@ -166,6 +188,8 @@ async def stop_runtime(runtime: Runtime, *, close_brain: bool = True) -> None:
     await runtime.queue.close()
     if runtime.alerts is not None:
         await runtime.alerts.aclose()
+    if runtime.verification is not None:
+        await runtime.verification.aclose()
     if runtime.telegram is not None:
         await runtime.telegram.close()
     if close_brain:
@@ -189,6 +213,7 @@ def create_app(settings: Settings | None = None, brain: Brain | None = None) -> 
     app.include_router(health.router)
     app.include_router(routes.router)
     app.include_router(twilio.router)
+    app.include_router(twilio_inbound.router)
     app.include_router(webhook.router)
     app.include_router(webchat.router)
     app.include_router(console.router)

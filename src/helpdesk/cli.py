@@ -34,9 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--phone", help="international format, for SMS alerts")
     create.add_argument("--role", choices=("agent", "admin"), default="agent")
+    from helpdesk.campaigns.cli import add_notify_parser, run_notify
     from helpdesk.evaluation.cli import add_eval_parser, run_eval
 
     add_eval_parser(commands)
+    from helpdesk.analytics.cli import COMMANDS as PRIVACY
+    from helpdesk.analytics.cli import add_privacy_parsers, run_privacy
+
+    add_privacy_parsers(commands)
+    add_notify_parser(commands)
+    from helpdesk.analytics.report import add_report_parser, run_report
+
+    add_report_parser(commands)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -51,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         return db_upgrade(settings)
     if args.command == "eval":
         return run_eval(args, settings)
+    if args.command == "notify":
+        return run_notify(args, settings)
+    if args.command == "report":
+        return run_report(args, settings)
+    if args.command in PRIVACY:
+        return run_privacy(args, settings)
     if args.command == "agents":
         return asyncio.run(agents_create(settings, args))
     return 2

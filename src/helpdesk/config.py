@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SAMPLE_KNOWLEDGE_PATH = Path(__file__).parent / "sample_kb"
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     sendgrid_api_base: str = "https://api.sendgrid.com"
     # Where Twilio reaches us: status callbacks are signed over this exact URL.
     public_url: str = "http://127.0.0.1:8000"
+
+    # Phone verification (helpdesk.verification): our own codes when no Verify service is set.
+    verify_code_ttl_seconds: int = Field(default=600, ge=60)
+    verify_max_attempts: int = Field(default=5, ge=1)
+    verify_resend_cooldown_seconds: int = Field(default=60, ge=0)
+    verify_daily_limit_per_number: int = Field(default=5, ge=1)
+    verify_daily_limit_per_user: int = Field(default=5, ge=1)
+    # Keys the HMAC of stored codes: without it a stolen database alone can't reveal one.
+    verify_secret: SecretStr | None = None
+    # Region (ISO 3166, e.g. "GB") for numbers typed without "+country"; empty: "+" needed.
+    verify_default_region: str | None = None
+    # Articles with this front-matter tag are answered only to verified customers.
+    verify_required_tag: str = "requires_verification"
 
     # Knowledge and answers
     knowledge_path: Path = SAMPLE_KNOWLEDGE_PATH
@@ -110,6 +123,50 @@ class Settings(BaseSettings):
     handoff_timezone: str = "UTC"
     # Wait estimate before enough conversations have been handled to take a median.
     handoff_default_handling_seconds: int = Field(default=600, ge=1)
+
+    # Console and API logins (in-process counts, see helpdesk/api/throttle.py): failed
+    # attempts allowed per email and per client IP within the window, then 429. The IP
+    # limit is higher: a team behind one office NAT shares an address.
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    # An agent's last_seen_at is written at most this often (not once per request).
+    agent_seen_interval_seconds: float = Field(default=60.0, ge=0)
+
+    # Analytics (helpdesk.analytics): outcomes, surveys, retention
+    # A bot conversation with no follow-up for this long counts as resolved by the bot.
+    analytics_resolution_window_seconds: int = Field(default=3600, ge=1)
+    # A conversation left with the team (or unanswered) this long counts as abandoned.
+    analytics_abandon_window_seconds: int = Field(default=86400, ge=1)
+    analytics_closer_interval_seconds: float = Field(default=60.0, gt=0)
+    # The 1-5 survey and the 👍/👎 buttons (never to customers who opted out).
+    analytics_surveys_enabled: bool = True
+    analytics_answer_feedback_enabled: bool = True
+    # No survey for conversations that ended longer ago (e.g. a backlog after an upgrade).
+    analytics_survey_max_age_seconds: int = Field(default=172800, ge=1)
+    analytics_rating_change_window_seconds: int = Field(default=86400, ge=0)
+    # The next text message within this window after a rating is its comment.
+    analytics_comment_window_seconds: int = Field(default=600, ge=0)
+    # Conversations, messages, raw updates and ratings older than this are purged daily.
+    retention_days: int = Field(default=365, ge=1)
+    retention_purge_interval_hours: float = Field(default=24.0, ge=0)
+    # Knowledge-gap drafts saved from the console (/console/gaps), one Markdown file each.
+    kb_drafts_path: Path = Path("var/kb_drafts")
+    # Monday-morning report of the last 7 days, emailed to every admin through SendGrid.
+    weekly_report: bool = False
+    weekly_report_hour: int = Field(default=8, ge=0, le=23)  # in handoff_timezone
+
+    # Customer updates (campaigns, helpdesk.campaigns)
+    # SMS per second from our one sending number: a US long code is allowed 1, a
+    # toll-free number 3, a short code 100 (Twilio queues, then drops, what is faster).
+    campaign_sms_rate: float = Field(default=1.0, gt=0)
+    campaign_sms_max_attempts: int = Field(default=8, ge=1)
+    # Campaign messages in the Telegram outbox at once: about a second's worth at the
+    # bot-wide limit, so replies to customers never queue behind a whole campaign and an
+    # opt-out catches every message not yet handed to Telegram.
+    campaign_outbox_window: int = Field(default=30, ge=1)
+    # "topic" segment: customers whose questions the article answered in this many days.
+    campaign_topic_days: int = Field(default=30, ge=1)
 
     @field_validator(
         "escalation_keywords", "escalation_human_phrases", "handoff_alert_channels", mode="before"

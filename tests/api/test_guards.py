@@ -199,6 +199,8 @@ async def test_openapi_documents_every_route_with_bearer_auth(
         ("POST", f"{conversation}/release"),
         ("POST", f"{conversation}/resolve"),
         ("GET", "/api/events"),
+        ("GET", "/api/analytics/summary"),
+        ("GET", "/api/analytics/export"),
     }
     claim = spec["paths"][f"{conversation}/assign"]["post"]
     assert {"200", "401", "403", "404", "409", "422"} <= set(claim["responses"])

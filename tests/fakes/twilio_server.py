@@ -241,6 +241,39 @@ class FakeTwilio:
             self.callbacks.append((url, params, response.status))
             return response.status
 
+    async def send_inbound_sms(
+        self, url: str, from_: str, body: str, *, to: str = "+15005550006", sign: bool = True
+    ) -> tuple[int, str]:
+        """POST an incoming SMS to our webhook `url` as Twilio does (form fields of its
+        "incoming message" webhook, signed); return the HTTP status and body (TwiML)."""
+        sid = "SM" + secrets.token_hex(16)
+        _, segments = sms_segments(body)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": from_,
+            "FromCountry": "US",
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": str(segments or 1),
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": to,
+            "ToCountry": "US",
+        }
+        headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": str(uuid.uuid4())}
+        if sign:
+            headers["X-Twilio-Signature"] = twilio_signature(url, params, self.auth_token)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=params, headers=headers) as response,
+        ):
+            text = await response.text()
+            self.callbacks.append((url, params, response.status))
+            return response.status, text
+
     # ---- HTTP ----------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

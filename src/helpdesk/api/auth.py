@@ -19,8 +19,9 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from helpdesk.api.errors import INVALID, UNAUTHORIZED, api_router
+from helpdesk.api.errors import INVALID, UNAUTHORIZED, api_router, problem
 from helpdesk.api.schemas import AgentOut, TokenOut, TokenRequest
+from helpdesk.api.throttle import client_ip, guards_for
 from helpdesk.handoff.events import EventBus
 from helpdesk.handoff.service import HandoffService
 from helpdesk.store import agents as agent_store
@@ -55,7 +56,7 @@ def unauthorized(detail: str) -> HTTPException:
 
 
 async def current_agent(
-    runtime: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]
+    request: Request, runtime: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]
 ) -> AgentOut:
     if not token:
         raise unauthorized(
@@ -68,6 +69,9 @@ async def current_agent(
         found = AgentOut.model_validate(agent) if agent is not None else None
     if found is None:
         raise unauthorized("invalid or expired token: log in again")
+    await guards_for(request.app.state, request.app.state.runtime.settings).presence.seen(
+        runtime.sessions, found.id
+    )
     return found
 
 
@@ -97,7 +101,7 @@ _FORM_SCHEMA = {
 
 @router.post(
     "/auth/token",
-    responses={**UNAUTHORIZED, **INVALID},
+    responses={**UNAUTHORIZED, **INVALID, **problem(429, "Too many failed logins: Retry-After")},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -109,14 +113,29 @@ _FORM_SCHEMA = {
     },
 )
 async def issue_token(request: Request, runtime: RuntimeDep) -> TokenOut:
-    """Exchange an agent's email and password for a bearer token."""
+    """Exchange an agent's email and password for a bearer token.
+
+    After 5 failed attempts for one email (20 from one address) within 15 minutes,
+    429 with `Retry-After` (see `HELPDESK_LOGIN_*`).
+    """
     credentials = await _credentials(request)
+    logins = guards_for(request.app.state, request.app.state.runtime.settings).logins
+    ip = client_ip(request)
+    wait = logins.retry_after(credentials.email, ip)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many failed logins: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    logins.attempt(credentials.email, ip)
     async with runtime.sessions.begin() as session:
         agent = await agent_store.authenticate(session, credentials.email, credentials.password)
         if agent is None:
             # One message whether the email exists or not: no probing for accounts.
             raise unauthorized("wrong email or password")
         token = await agent_store.issue_token(session, agent.id, ttl=TOKEN_TTL)
+    logins.succeeded(credentials.email, ip)
     return TokenOut(access_token=token, expires_in=int(TOKEN_TTL.total_seconds()))
 
 

@@ -69,9 +69,14 @@ async def assign(
 ) -> ConversationOut:
     """Claim the conversation: the bot stops answering and you reply.
 
-    Of two agents claiming at once, one gets 200 and the other 409.
+    Of two agents claiming at once, one gets 200 and the other 409. An admin can take
+    over a conversation another agent holds with `{"takeover": true, "reason": "..."}`
+    (agents get 403); the audit trail records who, from whom and why.
     """
     assignee = agent.id
+    takeover = body is not None and body.takeover
+    if takeover and not agent.is_admin:
+        raise HTTPException(403, "only admins can take over a conversation another agent has")
     if body is not None and body.agent_id is not None and body.agent_id != agent.id:
         if not agent.is_admin:
             raise HTTPException(403, "only admins can assign conversations to other agents")
@@ -89,7 +94,16 @@ async def assign(
             )
         assignee = body.agent_id
     with handoff_errors():
-        await runtime.handoff.claim(conversation_id, assignee)
+        if takeover:
+            assert body is not None
+            await runtime.handoff.take_over(
+                conversation_id,
+                agent.id,
+                assignee=assignee,
+                reason=body.reason or "no reason given",
+            )
+        else:
+            await runtime.handoff.claim(conversation_id, assignee)
     return await _summary(runtime, conversation_id)
 
 
@@ -97,7 +111,11 @@ async def assign(
 async def reply(
     conversation_id: ConversationId, body: MessageIn, agent: CurrentAgent, runtime: RuntimeDep
 ) -> Created:
-    """Send the customer a message, through the channel's outbox and rate limits."""
+    """Send the customer a message, through the channel's outbox and rate limits.
+
+    Replying to a conversation nobody holds (waiting, or the bot's) claims it for you
+    first, as the console does; if another agent holds it, 409.
+    """
     with handoff_errors():
         message_id = await runtime.handoff.reply(conversation_id, agent.id, body.text)
     return Created(id=message_id, conversation_id=conversation_id)

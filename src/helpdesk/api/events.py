@@ -2,11 +2,15 @@
 
 FastAPI's EventSourceResponse writes each item as a `data:` line of JSON and a
 `: ping` comment after 15 s of silence, which keeps proxies from closing an idle
-stream. The stream ends when the client goes away (the response is cancelled and
-the subscription dropped), when the service stops (`runtime.stop`), or when the
-event bus drops a subscriber too slow to keep up. Nothing is replayed: after
-reconnecting, a client re-reads the conversations it shows; the "ready" event
-marks the moment from which it will miss nothing.
+stream. Every event carries an SSE `id:`; a client reconnecting with the
+`Last-Event-ID` header first gets the events it missed (the service keeps the last
+1000), then the live ones. The "ready" event comes first and says how many were
+replayed, and `missed: true` when that was not possible (an id from before a restart,
+or too old): the client should then re-read the conversations it shows.
+
+The stream ends when the client goes away (the response is cancelled and the
+subscription dropped), when the service stops (`runtime.stop`), or when the event
+bus drops a subscriber too slow to keep up.
 
 Caveat: uvicorn runs the lifespan shutdown (which sets `runtime.stop`) only after
 open connections have closed, so on its own it waits for event streams forever;
@@ -15,12 +19,13 @@ the server needs a `timeout_graceful_shutdown`, or `stop` set as shutdown begins
 
 from __future__ import annotations
 
-import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, cast
 
-from fastapi.sse import EventSourceResponse
+from fastapi import Header
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from helpdesk.api.auth import CurrentAgent, RuntimeDep
 from helpdesk.api.errors import UNAUTHORIZED, api_router
@@ -39,36 +44,40 @@ _UNAUTHORIZED_JSON: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/events", response_class=EventSourceResponse, responses=_UNAUTHORIZED_JSON)
-async def events(_agent: CurrentAgent, runtime: RuntimeDep) -> AsyncIterator[ConsoleEvent]:
+async def events(
+    _agent: CurrentAgent,
+    runtime: RuntimeDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="the id of the last event received, to get what came after it"),
+    ] = None,
+) -> AsyncIterator[ConsoleEvent]:
     """Every agent sees every conversation's events, as the inbox shows every conversation."""
-    with runtime.events.subscribe() as stream:
-        yield ConsoleEvent(type="ready", at=datetime.now(UTC))
-        async for event in until_set(stream, runtime.stop):
-            yield ConsoleEvent.model_validate(event)
+    with runtime.events.subscribe(stop=runtime.stop, after=last_event_id) as subscription:
+        ready = ConsoleEvent(
+            type="ready",
+            at=datetime.now(UTC),
+            replayed=subscription.replayed,
+            missed=subscription.missed,
+        )
+        yield ready
+        async for event in subscription.events:
+            # A ServerSentEvent sets the `id:` line, and FastAPI writes it as it is; the
+            # docs still describe the items from the annotation above (ConsoleEvent).
+            yield cast(ConsoleEvent, encoded(event))
 
 
-async def until_set(
-    stream: AsyncIterator[dict[str, Any]], stop: asyncio.Event
-) -> AsyncIterator[dict[str, Any]]:
-    """The stream's items until it ends or `stop` is set, whichever comes first."""
+# Every connected agent's stream writes the same event: encode it once, not per stream.
+_encoded: OrderedDict[str, ServerSentEvent] = OrderedDict()
+ENCODED_KEPT = 256
 
-    async def following() -> dict[str, Any] | None:
-        try:
-            return await anext(stream)
-        except StopAsyncIteration:
-            return None
 
-    stopping = asyncio.create_task(stop.wait())
-    waiting: asyncio.Task[dict[str, Any] | None] | None = None
-    try:
-        while not stop.is_set():
-            waiting = asyncio.create_task(following())
-            await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
-            if not waiting.done() or (item := waiting.result()) is None:
-                return
-            waiting = None
-            yield item
-    finally:
-        stopping.cancel()
-        if waiting is not None:
-            waiting.cancel()
+def encoded(event: dict[str, Any]) -> ServerSentEvent:
+    key = str(event["id"])
+    found = _encoded.get(key)
+    if found is None:
+        data = ConsoleEvent.model_validate(event).model_dump_json()
+        found = _encoded[key] = ServerSentEvent(raw_data=data, id=key)
+        if len(_encoded) > ENCODED_KEPT:
+            _encoded.popitem(last=False)
+    return found

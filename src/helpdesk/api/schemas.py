@@ -112,6 +112,12 @@ class CustomerOut(BaseModel):
     name: str | None
     username: str | None
     language_code: str | None
+    phone_e164: str | None = Field(
+        default=None, description="the phone number the customer verified by SMS code (E.164)"
+    )
+    phone_verified_at: datetime | None = Field(
+        default=None, description="when the customer verified it; null: not verified"
+    )
 
 
 class ConversationOut(BaseModel):
@@ -191,9 +197,19 @@ class ConversationDetailOut(ConversationOut):
         )
 
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
 class AssignRequest(BaseModel):
     agent_id: int | None = Field(
         default=None, description="admins only: assign to this agent instead of yourself"
+    )
+    takeover: bool = Field(
+        default=False,
+        description="admins only: take the conversation even if another agent holds it",
+    )
+    reason: Reason | None = Field(
+        default=None, description="why, for the audit trail (with takeover)"
     )
 
 
@@ -219,7 +235,9 @@ class ConsoleEvent(BaseModel):
     # Other parts of the service may publish new kinds and fields: pass them through.
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(description='"ready" (first, once subscribed), "message", "state" or "note"')
+    type: str = Field(
+        description='"ready" (first, once subscribed), "message", "state", "note" or "alert"'
+    )
     at: datetime
     conversation_id: int | None = None
     message_id: int | None = None
@@ -230,3 +248,13 @@ class ConsoleEvent(BaseModel):
     previous: str | None = None
     reason: str | None = None
     note_id: int | None = None
+    id: str | None = Field(
+        default=None, description="the event's id, as in the SSE `id:` line (Last-Event-ID)"
+    )
+    replayed: int | None = Field(
+        default=None, description='"ready": how many missed events follow (Last-Event-ID)'
+    )
+    missed: bool | None = Field(
+        default=None,
+        description='"ready": true if events after Last-Event-ID may be lost: re-read',
+    )

@@ -14,6 +14,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from helpdesk.api.twilio_inbound import campaign_delivery_status
 from helpdesk.notify.signature import public_request_url, twilio_signature_valid
 from helpdesk.store import alerts as alert_store
 
@@ -51,6 +52,10 @@ async def twilio_status(request: Request) -> Response:
         found = await alert_store.record_delivery_status(
             session, sid, status, params.get("ErrorCode")
         )
+    if found is None and await campaign_delivery_status(
+        request, sid, status, params.get("ErrorCode")
+    ):
+        return Response(status_code=200)
     if found is None:
         # Not ours (or not recorded yet): a 4xx would only make Twilio retry.
         log.info("twilio.status_unknown_sid", sid=sid, status=status)
@@ -63,8 +68,8 @@ async def twilio_status(request: Request) -> Response:
         error_code=params.get("ErrorCode"),
     )
     worker = getattr(runtime, "alerts", None)
-    if found.failed and found.conversation_id is not None and worker is not None:
-        worker.recheck(found.conversation_id)
+    if found.failed and worker is not None:
+        worker.delivery_failed(found.conversation_id, "sms")
     return Response(status_code=200)
 
 

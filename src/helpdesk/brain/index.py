@@ -317,7 +317,7 @@ def _fit_lexical(entries: list[Entry], n_articles: int) -> LexicalHead | None:
 async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder) -> HybridIndex:
     """The index for the articles under `knowledge_path`, built only if not on disk."""
     key = f"v{INDEX_VERSION}-" + content_hash(
-        knowledge_path, encoder.model_name, f"seq{MAX_SEQ_TOKENS}"
+        knowledge_path, encoder.revision, f"seq{MAX_SEQ_TOKENS}"
     )
     articles = await asyncio.to_thread(load_articles, knowledge_path)
     return await assemble(key, articles, index_dir, encoder)
@@ -325,7 +325,7 @@ async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder)
 
 def entries_key(articles: list[Article], encoder: Encoder) -> str:
     """Key of an index over articles that exist only in memory (e.g. built from a dataset)."""
-    digest = hashlib.sha256(f"{encoder.model_name}\0seq{MAX_SEQ_TOKENS}\0".encode())
+    digest = hashlib.sha256(f"{encoder.revision}\0seq{MAX_SEQ_TOKENS}\0".encode())
     for article in articles:
         digest.update(f"{article.id}\0{article.out_of_scope}\0".encode())
         for entry in build_entries([article]):

@@ -53,6 +53,7 @@ class OutboxDispatcher:
         concurrency: int = 256,
         idle_poll: float = 5.0,
         max_backoff: float = 300.0,
+        stop_grace: float = 3.0,
     ) -> None:
         self._sessions = sessions
         self._channel = channel
@@ -62,6 +63,7 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._idle_poll = idle_poll
         self._max_backoff = max_backoff
+        self._stop_grace = stop_grace
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
@@ -88,9 +90,15 @@ class OutboxDispatcher:
                         for waiter in waiters:
                             waiter.cancel()
             self._wake.clear()
-        await self.aclose()
+        await self.aclose(grace=self._stop_grace)
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 0.0) -> None:
+        # On a graceful stop, a send already on the wire is let finish and recorded:
+        # cancelled after Telegram took it, it would go out again after a restart.
+        # What still waits for a rate-limit slot after the grace has sent nothing yet:
+        # cancelling it is harmless, the row stays pending.
+        if grace > 0 and self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -8,13 +8,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from helpdesk.console import actions, pages, stream
+from helpdesk.console import actions, alerts, analytics, pages, stream, updates
 from helpdesk.console.render import STATIC_DIR, STATIC_PREFIX
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(actions.router)
 router.include_router(stream.router)
+router.include_router(updates.router)
+router.include_router(alerts.router)
+router.include_router(analytics.router)
 
 
 def static_files() -> StaticFiles:

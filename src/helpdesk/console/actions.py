@@ -11,8 +11,15 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from helpdesk.console.auth import CheckedForm, SignedIn, Viewer, runtime_of, safe_next
-from helpdesk.console.pages import BOT, RESOLVED, WAITING, agent_names
+from helpdesk.console.auth import (
+    AdminOnly,
+    CheckedForm,
+    SignedIn,
+    Viewer,
+    runtime_of,
+    safe_next,
+)
+from helpdesk.console.pages import RESOLVED, agent_names
 from helpdesk.console.render import ConsoleRoute, redirect
 from helpdesk.handoff.service import Conflict, NotFound
 from helpdesk.store import agents as agent_store
@@ -112,19 +119,29 @@ async def reply(
         problem = "Write a reply first." if not text else f"Keep replies under {MAX_REPLY} chars."
         return redirect(request, _page(conversation_id), ("error", problem))
     handoff = runtime_of(request).handoff
+    # The service claims a conversation nobody holds before the reply goes out.
+    return await _act(
+        request,
+        conversation_id,
+        viewer,
+        lambda: handoff.reply(conversation_id, viewer.id, text),
+        "Reply sent to the customer.",
+    )
 
-    async def send() -> None:
-        # Answering a conversation nobody holds takes it first: otherwise the bot would
-        # answer the customer's next message too, or a colleague could answer as well.
-        try:
-            state = (await handoff.get_conversation(conversation_id)).summary.state
-        except NotFound:
-            state = None
-        if state in (WAITING, BOT):
-            await handoff.claim(conversation_id, viewer.id)
-        await handoff.reply(conversation_id, viewer.id, text)
 
-    return await _act(request, conversation_id, viewer, send, "Reply sent to the customer.")
+@router.post("/console/conversations/{conversation_id}/takeover")
+async def take_over(
+    request: Request, conversation_id: int, viewer: AdminOnly, form: CheckedForm
+) -> Response:
+    reason = form.get("reason", "").strip()[:500] or "no reason given"
+    handoff = runtime_of(request).handoff
+    return await _act(
+        request,
+        conversation_id,
+        viewer,
+        lambda: handoff.take_over(conversation_id, viewer.id, reason=reason),
+        "You have taken over this conversation; its previous agent sees it in the history.",
+    )
 
 
 @router.post("/console/conversations/{conversation_id}/notes")

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, HTTPException, Request, Response
 
+from helpdesk.api.throttle import client_ip, guards_for
 from helpdesk.store import agents as agent_store
 
 if TYPE_CHECKING:
@@ -126,12 +127,35 @@ async def signed_in(request: Request) -> Viewer | None:
     token = request.cookies.get(COOKIE)
     if not token:
         return None
+    runtime = runtime_of(request)
     # A short session of its own: the SSE stream must not hold a pooled connection.
-    async with runtime_of(request).sessions() as session:
+    async with runtime.sessions() as session:
         agent = await agent_store.agent_for_token(session, token, kind="session")
         if agent is None:
             return None
-        return Viewer(agent.id, agent.name, agent.email, agent.role, agent.available, token)
+        viewer = Viewer(agent.id, agent.name, agent.email, agent.role, agent.available, token)
+    await guards_for(request.app.state, runtime.settings).presence.seen(runtime.sessions, viewer.id)
+    return viewer
+
+
+def login_refusal(request: Request, email: str) -> tuple[int, str] | None:
+    """(Retry-After seconds, message) when this login must wait; else counts the attempt.
+
+    The same limits as the API's token endpoint, counted together with it.
+    """
+    logins = guards_for(request.app.state, runtime_of(request).settings).logins
+    ip = client_ip(request)
+    wait = logins.retry_after(email, ip)
+    if wait is not None:
+        minutes = max(1, round(wait / 60))
+        return wait, f"Too many failed logins. Try again in about {minutes} min."
+    logins.attempt(email, ip)
+    return None
+
+
+def login_succeeded(request: Request, email: str) -> None:
+    logins = guards_for(request.app.state, runtime_of(request).settings).logins
+    logins.succeeded(email, client_ip(request))
 
 
 async def require_agent(request: Request) -> Viewer:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import select
 
+from helpdesk.console.alerts import failed_alerts_of
 from helpdesk.console.auth import (
     SESSION_TTL,
     AdminOnly,
@@ -15,6 +16,8 @@ from helpdesk.console.auth import (
     SignedIn,
     check_login_nonce,
     clear_session_cookie,
+    login_refusal,
+    login_succeeded,
     read_form,
     runtime_of,
     safe_next,
@@ -72,6 +75,13 @@ async def login(request: Request) -> Response:
     check_login_nonce(request, form)
     email = form.get("email", "").strip()
     next_path = safe_next(form.get("next"))
+    refused = login_refusal(request, email)
+    if refused is not None:
+        wait, message = refused
+        response = _login_form(request, next_path=next_path, email=email, error=message)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
     async with runtime_of(request).sessions.begin() as session:
         agent = await agent_store.authenticate(session, email, form.get("password", ""))
         token = (
@@ -81,6 +91,7 @@ async def login(request: Request) -> Response:
         )
     if token is None:
         return _login_form(request, next_path=next_path, email=email, error=LOGIN_FAILED)
+    login_succeeded(request, email)
     response = redirect(request, next_path)
     set_session_cookie(request, response, token)
     return response
@@ -142,6 +153,7 @@ async def conversation_page(request: Request, conversation_id: int, viewer: Sign
         agents=await agent_names(request),
         past=await _past(request, detail.past_conversations),
         threshold=runtime_of(request).settings.answer_threshold,
+        failed_alerts=await failed_alerts_of(runtime_of(request).sessions, conversation_id),
     )
 
 

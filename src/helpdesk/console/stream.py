@@ -65,7 +65,8 @@ async def event_stream(
     lifetime = MAX_STREAM_SECONDS if lifetime is None else lifetime
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
-    with bus.subscribe() as incoming:
+    with bus.subscribe() as subscription:
+        incoming = subscription.events
         # Subscribed before the first byte goes out: the client cannot miss an event
         # published while it was connecting.
         yield f"retry: {RETRY_MS}\n: connected\n\n"

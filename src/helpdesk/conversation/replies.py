@@ -21,7 +21,9 @@ HELP = (
     "Commands:\n"
     "- /start: what I can do\n"
     "- /help: this list\n"
-    "- /human: talk to a person from our team"
+    "- /human: talk to a person from our team\n"
+    "- /verify: verify your phone number by SMS code\n"
+    "- /notifications: our updates to you, on or off"
 )
 
 HUMAN_REQUESTED = (

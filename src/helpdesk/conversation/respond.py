@@ -10,6 +10,8 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from helpdesk.analytics.feedback import FeedbackService
+from helpdesk.campaigns.chat import notifications_command
 from helpdesk.config import Settings
 from helpdesk.conversation import replies
 from helpdesk.domain import (
@@ -28,6 +30,7 @@ from helpdesk.store import handoff as handoff_store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
 from helpdesk.store.conversations import ConversationRef, CustomerRef, HistoryRow
+from helpdesk.verification import VerificationService
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,7 @@ class Reply:
     text: str
     answer: Answer | None = None
     escalation: Escalation | None = None
+    reply_markup: dict[str, Any] | None = None
 
 
 Parser = Callable[[dict[str, Any]], IncomingMessage]
@@ -76,6 +80,8 @@ class ConversationService:
         policy: EscalationPolicy | None = None,
         handoff: HandoffService | None = None,
         on_escalated: Callable[[int], None] | None = None,
+        verification: VerificationService | None = None,
+        feedback: FeedbackService | None = None,
     ) -> None:
         self._sessions = sessions
         self._brain = brain
@@ -89,6 +95,8 @@ class ConversationService:
         self._policy = policy
         self._handoff = handoff
         self._on_escalated = on_escalated
+        self._verification = verification
+        self._feedback = feedback
 
     def remember(self, update_row_id: int, incoming: IncomingMessage) -> None:
         """Keep a just-stored update's parsed form, sparing a database read to process it."""
@@ -112,6 +120,8 @@ class ConversationService:
 
     async def handle(self, incoming: IncomingMessage, *, update_row_id: int | None) -> Reply | None:
         """Record a customer's message and produce the reply (queued for its channel)."""
+        if self._feedback is not None and await self._feedback.intercept(incoming, update_row_id):
+            return None  # a rating, a 👍/👎 or a rating's comment: not a conversation turn
         async with self._sessions.begin() as session:
             customer = await conversation_store.upsert_customer(session, incoming)
             conversation = await conversation_store.open_conversation(
@@ -194,6 +204,16 @@ class ConversationService:
         rows: list[HistoryRow],
     ) -> Reply | None:
         kind = incoming.kind
+        if self._verification is not None:
+            # Before the state check: an agent may ask the customer to /verify.
+            prompt = await self._verification.handle(incoming, customer.id)
+            if prompt is not None:
+                return Reply(prompt.text, reply_markup=prompt.reply_markup)
+        if kind is MessageKind.COMMAND:
+            # Consent is honoured whoever owns the conversation (issue 6, campaigns).
+            consent = await notifications_command(self._sessions, customer.id, incoming.text or "")
+            if consent is not None:
+                return Reply(consent)
         if conversation.state in (ConversationState.WAITING, ConversationState.HUMAN):
             # A person owns this conversation: the bot stays quiet, the agent sees it live.
             return None
@@ -219,6 +239,11 @@ class ConversationService:
         escalation = None
         if self._policy is not None:
             escalation = await self._policy.evaluate(text, answer, past, now=incoming.sent_at)
+        if escalation is None and self._verification is not None:
+            sources = [source.article_id for source in answer.sources]
+            gate = await self._verification.gate(incoming, customer.id, sources)
+            if gate is not None:
+                return Reply(gate.text, reply_markup=gate.reply_markup)
         return Reply(answer.text, answer, escalation)
 
     def _command(self, incoming: IncomingMessage, customer: CustomerRef) -> Reply:
@@ -272,8 +297,18 @@ class ConversationService:
             parts=outlet.render(reply.text),
             dedup_prefix=f"reply:{update_row_id if update_row_id is not None else stored}",
             message_id=stored,
+            reply_markup=reply.reply_markup
+            or await self._answer_markup(session, reply, conversation_id, stored),
         )
         return stored
+
+    async def _answer_markup(
+        self, session: AsyncSession, reply: Reply, conversation_id: int, message_id: int
+    ) -> dict[str, Any] | None:
+        # "Did this answer help?" goes on answers only, not on hand-overs or canned replies.
+        if self._feedback is None or reply.answer is None or reply.escalation is not None:
+            return None
+        return await self._feedback.answer_markup(session, conversation_id, message_id)
 
 
 def _turn(row: HistoryRow) -> Turn | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpdesk.brain.embeddings import MAX_SEQ_TOKENS, Encoder, Vectors, load_model
+from helpdesk.brain.embeddings import MAX_SEQ_TOKENS, Encoder, Vectors
 from helpdesk.brain.index import HybridIndex, assemble, entries_key
 from helpdesk.brain.knowledge import Article
 from helpdesk.config import Settings
@@ -70,17 +70,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def use_all_cores() -> None:
-    """Evaluation is a batch job: unlike the server, give torch every core."""
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-
-
 async def load_encoder(settings: Settings) -> Encoder:
-    encoder = Encoder(settings.embedding_model)
-    await asyncio.to_thread(load_model, settings.embedding_model)
-    use_all_cores()
+    # Evaluation is a batch job: unlike the server, it may take every core.
+    encoder = Encoder(settings.embedding_model, threads=os.cpu_count() or 1)
+    await encoder.load()
     return encoder
 
 
@@ -101,7 +94,7 @@ class VectorCache:
     async def encode(
         self, encoder: Encoder, texts: list[str], progress: Progress | None = None
     ) -> Vectors:
-        path = self._path(encoder.model_name, texts)
+        path = self._path(encoder.revision, texts)
         if path is not None and path.is_file():
             vectors: Vectors = np.load(path)
             if len(vectors) == len(texts):

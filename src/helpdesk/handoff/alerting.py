@@ -34,6 +34,7 @@ from helpdesk.handoff.alerts import (
     alert_text,
     plan_alerts,
 )
+from helpdesk.handoff.events import EventBus
 from helpdesk.notify import (
     EmailSender,
     NotifyRejected,
@@ -72,8 +73,12 @@ class AlertWorker:
         lease: float = 120.0,
         concurrency: int = 8,
         rescan_interval: float = 30.0,
+        events: EventBus | None = None,
     ) -> None:
         self._sessions = sessions
+        # Failures go to the console live: an agent should not learn from a customer
+        # that nobody was alerted.
+        self._events = events
         self._settings = settings
         self._sms = sms
         self._email = email
@@ -116,6 +121,15 @@ class AlertWorker:
 
     # A failed delivery is news for the plan just as an escalation is.
     recheck = escalated
+
+    def delivery_failed(self, conversation_id: int | None, channel: str) -> None:
+        """An alert failed (here, or as the provider reported): tell the console, re-plan."""
+        if self._events is not None:
+            self._events.publish(
+                "alert", conversation_id=conversation_id, channel=channel, status="failed"
+            )
+        if conversation_id is not None:
+            self.recheck(conversation_id)  # the plan falls back to the other channel
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
@@ -336,5 +350,4 @@ class AlertWorker:
         async with self._sessions.begin() as session:
             await alert_store.mark_failed(session, row.id, error)
         log.error("alert.failed", **fields, error=error)
-        if row.conversation_id is not None:
-            self.recheck(row.conversation_id)  # the plan falls back to the other channel
+        self.delivery_failed(row.conversation_id, row.channel)

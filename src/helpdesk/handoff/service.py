@@ -167,8 +167,58 @@ class HandoffService:
         owner = f" by agent {row.assigned_agent_id}" if row.assigned_agent_id else ""
         raise Conflict(f"cannot {event}: the conversation is {row.state}{owner}")
 
+    async def take_over(
+        self, conversation_id: int, admin_id: int, *, assignee: int | None = None, reason: str
+    ) -> int | None:
+        """An admin moves a conversation to themselves (or `assignee`), whoever holds it.
+
+        Unlike `claim`, no owner condition: that is the point. The audit row names the
+        admin, the previous owner and the reason. Returns the previous owner.
+        """
+        new_owner = admin_id if assignee is None else assignee
+        async with self._sessions.begin() as session:
+            previous_owner = await session.scalar(
+                select(Conversation.assigned_agent_id).where(Conversation.id == conversation_id)
+            )
+            was = f"agent {previous_owner}" if previous_owner else "nobody"
+            to = "" if new_owner == admin_id else f" for agent {new_owner}"
+            previous = await handoff_store.change_state(
+                session,
+                conversation_id,
+                from_states=(BOT, WAITING, HUMAN),
+                to_state=HUMAN,
+                event="takeover",
+                actor=f"agent:{admin_id}",
+                reason=f"taken over from {was}{to}: {reason}",
+                values={"assigned_agent_id": new_owner, "claimed_at": utcnow()},
+            )
+            if previous is None:
+                await self._explain_refusal(session, conversation_id, "take over")
+        log.info(
+            "handoff.takeover",
+            conversation_id=conversation_id,
+            admin_id=admin_id,
+            from_agent=previous_owner,
+            to_agent=new_owner,
+        )
+        self.events.publish(
+            "state",
+            conversation_id=conversation_id,
+            state=HUMAN,
+            previous=previous,
+            agent_id=new_owner,
+            reason="takeover",
+        )
+        return previous_owner
+
     async def reply(self, conversation_id: int, agent_id: int, text: str) -> int:
-        """An agent's message to the customer, sent through the channel's outbox."""
+        """An agent's message to the customer, sent through the channel's outbox.
+
+        Replying to a conversation nobody holds (waiting, or still the bot's) claims it
+        in the same transaction: otherwise the bot would answer the customer's next
+        message too, or a colleague could answer as well.
+        """
+        claimed_from: str | None = None
         async with self._sessions.begin() as session:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
@@ -180,6 +230,20 @@ class HandoffService:
                     f"cannot reply: the conversation is claimed by agent "
                     f"{conversation.assigned_agent_id}"
                 )
+            if conversation.assigned_agent_id is None:
+                claimed_from = await handoff_store.change_state(
+                    session,
+                    conversation_id,
+                    from_states=(BOT, WAITING),
+                    to_state=HUMAN,
+                    event="claim",
+                    actor=f"agent:{agent_id}",
+                    reason="replied",
+                    owner=agent_id,
+                    values={"assigned_agent_id": agent_id, "claimed_at": utcnow()},
+                )
+                if claimed_from is None:  # a colleague claimed it a moment ago
+                    await self._explain_refusal(session, conversation_id, "reply")
             message = Message(
                 conversation_id=conversation_id,
                 direction="out",
@@ -205,6 +269,14 @@ class HandoffService:
             channel = conversation.channel
         if self._on_outbox is not None and channel in self._outlets:
             self._on_outbox(channel)
+        if claimed_from is not None:
+            self.events.publish(
+                "state",
+                conversation_id=conversation_id,
+                state=HUMAN,
+                previous=claimed_from,
+                agent_id=agent_id,
+            )
         self.events.publish(
             "message",
             conversation_id=conversation_id,
@@ -238,7 +310,9 @@ class HandoffService:
         order = Conversation.escalated_at if state == WAITING else Conversation.updated_at.desc()
         async with self._sessions() as session:
             rows = (await session.execute(query.order_by(order).limit(limit))).all()
-            last = await _last_messages(session, [conversation.id for conversation, _ in rows])
+            last = await handoff_store.last_messages(
+                session, [conversation.id for conversation, _ in rows]
+            )
         return [
             _summary(conversation, customer, last.get(conversation.id))
             for conversation, customer in rows
@@ -288,22 +362,6 @@ class HandoffService:
         )
 
 
-async def _last_messages(
-    session: AsyncSession, conversation_ids: list[int]
-) -> dict[int, str | None]:
-    if not conversation_ids:
-        return {}
-    latest = (
-        select(Message.conversation_id, Message.text)
-        .where(Message.conversation_id.in_(conversation_ids))
-        .order_by(Message.conversation_id, Message.id.desc())
-    )
-    found: dict[int, str | None] = {}
-    for conversation_id, text in (await session.execute(latest)).all():
-        found.setdefault(conversation_id, text)
-    return found
-
-
 def _summary(
     conversation: Conversation, customer: Customer, last: str | None
 ) -> ConversationSummary:
@@ -320,6 +378,8 @@ def _summary(
             name=name,
             username=customer.username,
             language_code=customer.language_code,
+            phone_e164=customer.phone_e164 if customer.phone_verified_at else None,
+            phone_verified_at=customer.phone_verified_at,
         ),
         needs_human=conversation.needs_human,
         escalation_reason=conversation.escalation_reason,

@@ -15,6 +15,9 @@ class CustomerView:
     name: str | None
     username: str | None
     language_code: str | None
+    # Set once the customer proved the number with an SMS code (helpdesk.verification).
+    phone_e164: str | None = None
+    phone_verified_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

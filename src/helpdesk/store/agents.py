@@ -117,5 +117,9 @@ async def set_available(session: AsyncSession, agent_id: int, available: bool) -
     await session.execute(update(Agent).where(Agent.id == agent_id).values(available=available))
 
 
+async def touch_last_seen(session: AsyncSession, agent_id: int) -> None:
+    await session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=utcnow()))
+
+
 async def list_agents(session: AsyncSession) -> Sequence[Agent]:
     return (await session.scalars(select(Agent).order_by(Agent.id))).all()

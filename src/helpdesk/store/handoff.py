@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.store.models import Agent, Conversation, ConversationEvent, Note
+from helpdesk.store.models import Agent, Conversation, ConversationEvent, Message, Note
 from helpdesk.store.types import utcnow
 
 
@@ -109,3 +109,20 @@ async def agents_available(session: AsyncSession) -> int:
         .where(Agent.available.is_(True), Agent.active.is_(True))
     )
     return int(count or 0)
+
+
+async def last_messages(
+    session: AsyncSession, conversation_ids: list[int]
+) -> dict[int, str | None]:
+    """Each conversation's latest message text."""
+    if not conversation_ids:
+        return {}
+    latest = (
+        select(Message.conversation_id, Message.text)
+        .where(Message.conversation_id.in_(conversation_ids))
+        .order_by(Message.conversation_id, Message.id.desc())
+    )
+    found: dict[int, str | None] = {}
+    for conversation_id, text in (await session.execute(latest)).all():
+        found.setdefault(conversation_id, text)
+    return found

@@ -249,3 +249,148 @@ class Alert(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Analytics (issue 7): outcomes, ratings, answer feedback; migration 0004 ---
+
+
+class ConversationOutcome(Base):
+    """How a conversation ended, decided once by helpdesk.analytics.outcomes."""
+
+    __tablename__ = "conversation_outcomes"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # resolved_bot | resolved_agent | abandoned (see helpdesk.analytics.outcomes.Outcome)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    # The moment it was resolved (or left): what resolution time is measured to.
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    surveyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Rating(Base):
+    """The customer's 1-5 satisfaction rating of a conversation (one, changeable)."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (Index("ix_ratings_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AnswerFeedback(Base):
+    """The "Did this answer help?" buttons on one bot answer: asked, then 👍/👎."""
+
+    __tablename__ = "answer_feedback"
+    __table_args__ = (Index("ix_answer_feedback_conversation", "conversation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    # None while asked and unanswered: "never asked twice in a row" reads it.
+    helpful: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Periods are filtered by creation time: reports and exports would scan without these.
+Index("ix_conversations_created_at", Conversation.created_at)
+Index("ix_messages_created_at", Message.created_at)
+
+
+# --- Customer updates (issue 6): campaigns and their recipients; migration 0005 ---
+
+
+class Campaign(Base):
+    """An important update to customers (issue 6): one text, a segment, one or two channels."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(16))  # telegram, sms or both
+    text: Mapped[str] = mapped_column(Text)
+    # Per-language variants of `text`: {"de": "..."}; the customer's language picks one.
+    variants: Mapped[Any | None] = mapped_column(JSONType)
+    link: Mapped[str | None] = mapped_column(String(1000))
+    created_by: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignRecipient(Base):
+    """One customer on one channel of a campaign: what makes progress reportable and a
+    restart safe (a recipient row is claimed, sent and recorded exactly once)."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", "channel"),
+        Index("ix_campaign_recipients_due", "channel", "status", "next_attempt_at"),
+        Index("ix_campaign_recipients_progress", "campaign_id", "status"),
+        Index("ix_campaign_recipients_external_id", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(32))  # chat id or E.164 number
+    body: Mapped[str] = mapped_column(Text)
+    segments: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    delivery_status: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Phone verification (issue 6); migration 0003 ---
+
+
+class PhoneVerification(Base):
+    """One attempt to prove a phone number: the chat's state, then the code sent.
+
+    `awaiting_number` rows say the next contact or number in the chat is for us;
+    `pending` rows hold a sent code (only its HMAC, or nothing when Twilio Verify
+    keeps it). Rows are kept: the daily caps count the codes sent in the last 24 h.
+    """
+
+    __tablename__ = "phone_verifications"
+    __table_args__ = (
+        Index("ix_phone_verifications_customer", "customer_id", "id"),
+        Index("ix_phone_verifications_phone_sent", "phone_e164", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    # awaiting_number | pending | verified | failed | expired | cancelled | superseded
+    # | send_failed
+    status: Mapped[str] = mapped_column(String(16))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    backend: Mapped[str | None] = mapped_column(String(16))  # own | twilio_verify
+    code_salt: Mapped[str | None] = mapped_column(String(32))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

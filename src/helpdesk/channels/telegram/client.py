@@ -27,7 +27,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import SendChatAction, SendMessage
+from aiogram.methods import AnswerCallbackQuery, SendChatAction, SendMessage
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import LinkPreviewOptions
 from pydantic import ValidationError
@@ -208,6 +208,10 @@ class TelegramClient:
             log.info("telegram.typing_failed", chat_id=chat_id, error=str(exc))
         except Exception:
             log.exception("telegram.typing_failed", chat_id=chat_id)
+
+    async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
+        """Stop a tapped inline button's spinner, with an optional short notice."""
+        await self._call(AnswerCallbackQuery(callback_query_id=callback_query_id, text=text))
 
     async def get_updates(
         self,

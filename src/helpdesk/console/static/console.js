@@ -121,13 +121,15 @@
   }
 
   function relevant(event) {
-    if (page === "inbox") return true;
+    if (page === "alerts") return event.type === "alert";
+    if (page === "inbox") return event.type !== "alert";
     if (page === "conversation") return String(event.conversation_id) === conversationId;
     return false;
   }
 
   function connect() {
-    if (!window.EventSource || (page !== "inbox" && page !== "conversation")) return;
+    var live = ["inbox", "conversation", "alerts"];
+    if (!window.EventSource || live.indexOf(page) === -1) return;
     var source = new EventSource("/console/events");
     var opened = false;
     source.onopen = function () {
@@ -145,7 +147,7 @@
         setStatus("reconnecting", "Reconnecting…");
       }
     };
-    ["message", "state", "note"].forEach(function (type) {
+    ["message", "state", "note", "alert"].forEach(function (type) {
       source.addEventListener(type, function (message) {
         var event;
         try {

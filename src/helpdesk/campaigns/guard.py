@@ -1,0 +1,59 @@
+"""The last consent check, in front of the Telegram outbox dispatcher.
+
+Campaign rows can wait in the outbox for a while (a window of them, or a retry after
+a 429); a customer who sends /notifications off in between must not get them. The
+dispatcher's send function is wrapped: a campaign row (dedup key
+`campaign:{id}:{customer}:{part}`) is checked against the customer's consent right
+before it goes out, and refused as undeliverable when it is withdrawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpdesk.campaigns.consent import telegram_allowed
+from helpdesk.channels.delivery import Send, Undeliverable
+from helpdesk.store import campaigns as store
+from helpdesk.store.models import OutboxItem
+
+log = structlog.get_logger(__name__)
+
+
+def campaign_key(dedup_key: str) -> tuple[int, int] | None:
+    """(campaign id, customer id) of a campaign outbox row, else None."""
+    parts = dedup_key.split(":")
+    if len(parts) != 4 or parts[0] != "campaign":
+        return None
+    try:
+        return int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+
+
+def guard_campaign_sends(
+    sessions: async_sessionmaker[AsyncSession],
+    send: Send,
+    *,
+    on_sent: Callable[[], None] | None = None,
+) -> Send:
+    async def guarded(item: OutboxItem) -> int | None:
+        key = campaign_key(item.dedup_key)
+        if key is None:
+            return await send(item)
+        async with sessions() as session:
+            recipient_id, consent = await store.telegram_consent(session, *key)
+        if recipient_id is not None and consent is not None and not telegram_allowed(consent):
+            async with sessions.begin() as session:
+                await store.mark_skipped(session, recipient_id, "opted out")
+            log.info("campaign.telegram_skipped", campaign_id=key[0], customer_id=key[1])
+            raise Undeliverable("the customer opted out of updates")
+        try:
+            return await send(item)
+        finally:
+            if on_sent is not None:
+                on_sent()
+
+    return guarded
