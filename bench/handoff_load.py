@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -73,6 +75,13 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float 
                     return
             await asyncio.sleep(0.2)
     raise TimeoutError("service did not become ready")
+
+
+def free_port() -> int:
+    # Other benchmarks may be running on this machine: never assume a fixed port is free.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class _SQLite:
@@ -176,27 +185,52 @@ class Figures:
     replied: dict[str, float] = field(default_factory=dict)  # reply marker -> posted at
     delivered: dict[str, float] = field(default_factory=dict)  # reply marker -> at Telegram
     accept_ms: list[float] = field(default_factory=list)
+    webhook_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     server_cpu_s: float = 0.0
 
 
-async def read_stream(
-    client: httpx.AsyncClient, url: str, token: str, figures: Figures, ready: asyncio.Event
-) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with client.stream("GET", f"{url}/api/events", headers=headers) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if not line.startswith("data: "):
-                continue
+async def read_stream(url: str, token: str, figures: Figures, ready: asyncio.Event) -> None:
+    """One agent's `GET /api/events`, read with bare asyncio streams.
+
+    httpx's line iterator costs this process more CPU than the service spends per event;
+    on a busy machine the readers would then measure their own backlog. The response is
+    HTTP/1.1 chunked (uvicorn streams it that way): chunk sizes are read, then the data.
+    """
+    parsed = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port)
+    writer.write(
+        f"GET /api/events HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    try:
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"/api/events answered {status!r}")
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass  # headers
+        buffer = b""
+        while size_line := await reader.readline():
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                return
+            buffer += (await reader.readexactly(size + 2))[:-2]
             at = time.monotonic()
-            event = json.loads(line[6:])
-            if event["type"] == "ready":
-                ready.set()
-            elif event["type"] == "message" and event.get("author") == "customer":
-                text = event.get("text") or ""
-                if text.startswith("cust-"):
-                    figures.seen.setdefault(text.split()[0], []).append(at)
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: "):
+                    seen(json.loads(line[6:]), at, figures, ready)
+    finally:
+        writer.close()
+
+
+def seen(event: dict[str, Any], at: float, figures: Figures, ready: asyncio.Event) -> None:
+    if event["type"] == "ready":
+        ready.set()
+    elif event["type"] == "message" and event.get("author") == "customer":
+        text = event.get("text") or ""
+        if text.startswith("cust-"):
+            figures.seen.setdefault(text.split()[0], []).append(at)
 
 
 async def customers(
@@ -213,12 +247,13 @@ async def customers(
     async def write(chat_id: int) -> None:
         update_id = next(update_ids)
         marker = f"cust-{update_id}"
-        f.sent[marker] = time.monotonic()
+        f.sent[marker] = started = time.monotonic()
         response = await client.post(
             f"{url}/telegram/webhook",
             json=tg_text_update(update_id, chat_id, f"{marker} where is my parcel?"),
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         )
+        f.webhook_ms.append((time.monotonic() - started) * 1000)
         if response.status_code != 200:
             f.errors.append(f"webhook {response.status_code}")
 
@@ -289,7 +324,7 @@ async def load(
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         readies = [asyncio.Event() for _ in seeded.tokens]
         streams = [
-            asyncio.create_task(read_stream(client, url, token, f, ready))
+            asyncio.create_task(read_stream(url, token, f, ready))
             for token, ready in zip(seeded.tokens, readies, strict=True)
         ]
         async with asyncio.timeout(30):
@@ -316,7 +351,7 @@ async def load(
         for stream in streams:
             stream.cancel()
         for stream in streams:
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await stream
     return f
 
@@ -332,6 +367,7 @@ def summarize(f: Figures, agents: int) -> dict[str, float]:
         "customer_to_stream_p50_ms": percentile(per_delivery, 0.5),
         "customer_to_stream_p99_ms": percentile(per_delivery, 0.99),
         "all_20_streams_p99_ms": percentile(slowest, 0.99) if slowest else float("nan"),
+        "webhook_accept_p99_ms": percentile(f.webhook_ms, 0.99),
         "agent_replies": len(f.replied),
         "replies_missing_at_telegram": len(f.replied) - len(f.delivered),
         "reply_to_telegram_p50_ms": percentile(to_telegram, 0.5),
@@ -351,7 +387,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         database = _SQLite(ROOT / "var" / "bench-handoff.db") if args.sqlite else None
         async with database or fresh_postgres_database() as database_url:
             seeded = await seed(database_url, args.conversations, args.agents)
-            port = args.port
+            port = args.port or free_port()
             env = {
                 **os.environ,
                 "HELPDESK_DATABASE_URL": database_url,
@@ -432,7 +468,7 @@ def main() -> int:
         "--reply-every", type=float, default=2.0, help="s between an agent's replies"
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="s between start and load")
-    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--port", type=int, default=0, help="0: a free one")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--py-spy", type=Path, help="profile the service into this file")

@@ -161,10 +161,10 @@ class Settings(BaseSettings):
     # toll-free number 3, a short code 100 (Twilio queues, then drops, what is faster).
     campaign_sms_rate: float = Field(default=1.0, gt=0)
     campaign_sms_max_attempts: int = Field(default=8, ge=1)
-    # Campaign messages in the Telegram outbox at once: about a second's worth at the
-    # bot-wide limit, so replies to customers never queue behind a whole campaign and an
-    # opt-out catches every message not yet handed to Telegram.
-    campaign_outbox_window: int = Field(default=30, ge=1)
+    # Campaign messages in the Telegram outbox at once (and never more than two seconds'
+    # worth at the bot-wide limit): replies to customers never queue behind a whole
+    # campaign, and an opt-out catches every message not yet handed to Telegram.
+    campaign_outbox_window: int = Field(default=60, ge=1)
     # "topic" segment: customers whose questions the article answered in this many days.
     campaign_topic_days: int = Field(default=30, ge=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -173,3 +174,22 @@ async def test_a_busy_period_is_clustered_on_its_latest_questions_and_scaled(
         result = await common_queries(session, encoder, period, limit=12)
     assert result.questions == 24 and result.clustered == 12 and result.estimated
     assert [c.volume for c in result.clusters] == [24]
+
+
+async def test_customers_questions_are_not_held_back_while_the_dashboard_encodes(
+    encoder: Encoder,
+) -> None:
+    # The encoder has one thread for everyone: the dashboard's bulk encoding goes in
+    # slices, so a customer's question is answered before the bulk is done.
+    words = ["parcel", "refund", "invoice", "password", "voucher", "address", "courier"]
+    bulk = [
+        f"Question {i} about my {words[i % len(words)]} and order {i * 7919}" for i in range(640)
+    ]
+    started = asyncio.get_running_loop().time()
+    dashboard = asyncio.create_task(encode_texts(encoder, bulk))
+    await asyncio.sleep(0.2)
+    vector = await encoder.encode(f"Where is my parcel? Order {started}")
+    assert vector.shape == (384,)
+    assert not dashboard.done(), "the customer waited for the whole dashboard batch"
+    vectors = await dashboard
+    assert vectors.shape == (640, 384)

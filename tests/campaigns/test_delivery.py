@@ -145,6 +145,16 @@ async def test_help_by_sms_and_forged_keywords(
         row = await session.scalar(select(Customer).where(Customer.id == customer))
         assert row is not None and row.sms_opted_out_at is not None
 
+    # A custom keyword set up in Twilio's Advanced Opt-Out arrives with its OptOutType.
+    status, twiml = await fake_twilio.send_inbound_sms(
+        url, "+14155550401", "Weiter bitte", opt_out_type="START"
+    )
+    assert status == 200 and "again" in twiml
+    async with sessions() as session:
+        row = await session.scalar(select(Customer).where(Customer.id == customer))
+        assert row is not None and row.sms_opted_in_at and row.sms_opted_out_at
+        assert row.sms_opted_in_at > row.sms_opted_out_at
+
 
 async def test_twilio_429_is_retried_and_status_callbacks_update_the_row(
     start: StartService, fake_twilio: FakeTwilio
@@ -184,7 +194,7 @@ async def test_a_restart_half_way_sends_each_recipient_exactly_once(
     slow = {"telegram_rate_limit": 5.0, "campaign_sms_rate": 5.0}
     service = await start(**slow)
     sessions = service.runtime.sessions
-    chats = list(range(601, 613))
+    chats = list(range(601, 621))
     for n, chat in enumerate(chats):
         await add_customer(sessions, chat, phone=f"+1415555{chat:04d}", sms_opt_in=n % 2 == 0)
     campaign_id = await start_campaign(service, NEWS, channel="both")
@@ -202,4 +212,4 @@ async def test_a_restart_half_way_sends_each_recipient_exactly_once(
     assert campaign_texts(telegram) == dict.fromkeys(chats, 1)
     numbers = Counter(m["To"] for m in fake_twilio.messages)
     assert numbers == {f"+1415555{chat:04d}": 1 for n, chat in enumerate(chats) if n % 2 == 0}
-    assert (progress.sent(), progress.failed(), progress.pending()) == (18, 0, 0)
+    assert (progress.sent(), progress.failed(), progress.pending()) == (30, 0, 0)

@@ -242,10 +242,18 @@ class FakeTwilio:
             return response.status
 
     async def send_inbound_sms(
-        self, url: str, from_: str, body: str, *, to: str = "+15005550006", sign: bool = True
+        self,
+        url: str,
+        from_: str,
+        body: str,
+        *,
+        to: str = "+15005550006",
+        sign: bool = True,
+        opt_out_type: str | None = None,
     ) -> tuple[int, str]:
         """POST an incoming SMS to our webhook `url` as Twilio does (form fields of its
-        "incoming message" webhook, signed); return the HTTP status and body (TwiML)."""
+        "incoming message" webhook, signed); return the HTTP status and body (TwiML).
+        `opt_out_type`: the OptOutType field Advanced Opt-Out adds for a keyword."""
         sid = "SM" + secrets.token_hex(16)
         _, segments = sms_segments(body)
         params = {
@@ -263,6 +271,8 @@ class FakeTwilio:
             "To": to,
             "ToCountry": "US",
         }
+        if opt_out_type is not None:
+            params["OptOutType"] = opt_out_type
         headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": str(uuid.uuid4())}
         if sign:
             headers["X-Twilio-Signature"] = twilio_signature(url, params, self.auth_token)

@@ -26,55 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from helpdesk.analytics.outcome import Outcome, current_outcome
-from helpdesk.store.models import (
-    Agent,
-    AnswerFeedback,
-    Conversation,
-    ConversationOutcome,
-    Customer,
-    Message,
-    Rating,
-)
-from helpdesk.store.types import UTCDateTime
+from helpdesk.analytics import facts as facts_of
+from helpdesk.analytics.facts import NO_TOPIC, UNKNOWN, Facts, Period
+from helpdesk.analytics.outcome import Outcome
+from helpdesk.store.models import Agent
 
-NO_TOPIC = "(no answer)"
-UNKNOWN = "(unknown)"
+__all__ = ["NO_TOPIC", "UNKNOWN", "Period", "Summary", "compute_summary"]
 # Upper bounds (seconds) of the first-response-time histogram; the last bucket is open.
 RESPONSE_BUCKETS: tuple[float, ...] = (5, 30, 60, 300, 900, 3600, 14400, 86400)
-
-
-@dataclass(frozen=True)
-class Period:
-    """[start, end) in UTC."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("period bounds must be timezone-aware")
-        if self.end <= self.start:
-            raise ValueError("the period must end after it starts")
-
-    @property
-    def length(self) -> timedelta:
-        return self.end - self.start
-
-    def previous(self) -> Period:
-        """The period of the same length just before this one (for "change vs before")."""
-        return Period(self.start - self.length, self.start)
-
-    @classmethod
-    def last_days(cls, days: int, *, now: datetime | None = None) -> Period:
-        """The `days` whole UTC days up to and including today."""
-        today = (now or datetime.now(UTC)).astimezone(UTC).date()
-        end = datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
-        return cls(end - timedelta(days=days), end)
 
 
 @dataclass(frozen=True)
@@ -169,28 +131,6 @@ class Summary:
     by_agent: list[AgentRow]
 
 
-@dataclass
-class _Facts:
-    """One conversation of the period, as the aggregate query returns it."""
-
-    id: int
-    created_at: datetime
-    channel: str
-    language: str
-    outcome: Outcome
-    escalated_at: datetime | None
-    escalation_reason: str | None
-    agent_id: int | None
-    claimed_at: datetime | None
-    ended_at: datetime | None
-    score: int | None
-    messages: int
-    first_customer_at: datetime | None
-    first_reply_at: datetime | None
-    first_agent_at: datetime | None
-    topic: str
-
-
 def rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -210,162 +150,19 @@ def csat(scores: Iterable[int]) -> tuple[int, float | None]:
     return len(given), rate(sum(1 for score in given if score >= 4), len(given))
 
 
-def period_conversations(period: Period, language: str | None) -> Select[Any]:
-    """Ids of the conversations created in the period (and the customer's language)."""
-    query = select(Conversation.id).where(
-        Conversation.created_at >= period.start, Conversation.created_at < period.end
-    )
-    if language is not None:
-        query = query.join(Customer, Customer.id == Conversation.customer_id).where(
-            Customer.language_code == language
-        )
-    return query
-
-
 async def compute_summary(
     session: AsyncSession, period: Period, *, language: str | None = None
 ) -> Summary:
     """The period's metrics; `language` keeps the customers with that language code."""
-    facts = await _load_facts(session, period, language)
-    ids = period_conversations(period, language).subquery()
-    votes = (
-        await session.execute(
-            select(AnswerFeedback.helpful, func.count())
-            .where(
-                AnswerFeedback.conversation_id.in_(select(ids.c.id)),
-                AnswerFeedback.helpful.is_not(None),
-            )
-            .group_by(AnswerFeedback.helpful)
-        )
-    ).all()
-    helpful = {bool(flag): int(count) for flag, count in votes}
-    answers = (
-        await session.execute(
-            select(func.count(), func.avg(Message.confidence)).where(
-                Message.conversation_id.in_(select(ids.c.id)), Message.author == "bot"
-            )
-        )
-    ).one()
-    replies = (
-        await session.execute(
-            select(Message.agent_id, func.count())
-            .where(
-                Message.conversation_id.in_(select(ids.c.id)),
-                Message.author == "agent",
-                Message.agent_id.is_not(None),
-            )
-            .group_by(Message.agent_id)
-        )
-    ).all()
+    loaded = await facts_of.load(session, period, language)
     names = {row.id: row.name for row in await session.execute(select(Agent.id, Agent.name))}
-    return _summarize(
-        period,
-        language,
-        facts,
-        helpful_votes=helpful.get(True, 0),
-        votes=sum(helpful.values()),
-        bot_answers=int(answers[0] or 0),
-        mean_confidence=float(answers[1]) if answers[1] is not None else None,
-        replies={agent: int(count) for agent, count in replies if agent is not None},
-        agent_names=names,
-    )
-
-
-async def _load_facts(session: AsyncSession, period: Period, language: str | None) -> list[_Facts]:
-    in_period = period_conversations(period, language).subquery()
-    when = Message.created_at
-    per_conversation = (
-        select(
-            Message.conversation_id.label("conversation_id"),
-            func.sum(case((Message.kind != "callback", 1), else_=0)).label("messages"),
-            type_coerce(func.min(case((Message.author == "customer", when))), UTCDateTime).label(
-                "first_customer_at"
-            ),
-            type_coerce(
-                func.min(case((Message.author.in_(("bot", "agent")), when))), UTCDateTime
-            ).label("first_reply_at"),
-            type_coerce(func.min(case((Message.author == "agent", when))), UTCDateTime).label(
-                "first_agent_at"
-            ),
-            func.min(case((Message.author == "bot", Message.id))).label("first_bot_id"),
-        )
-        .where(Message.conversation_id.in_(select(in_period.c.id)))
-        .group_by(Message.conversation_id)
-        .subquery()
-    )
-    first_bot = aliased(Message)
-    query = (
-        select(
-            Conversation.id,
-            Conversation.created_at,
-            Conversation.channel,
-            Customer.language_code,
-            Conversation.escalated_at,
-            Conversation.escalation_reason,
-            Conversation.assigned_agent_id,
-            Conversation.claimed_at,
-            ConversationOutcome.outcome,
-            ConversationOutcome.ended_at,
-            Rating.score,
-            per_conversation.c.messages,
-            per_conversation.c.first_customer_at,
-            per_conversation.c.first_reply_at,
-            per_conversation.c.first_agent_at,
-            first_bot.sources,
-        )
-        .join(in_period, in_period.c.id == Conversation.id)
-        .join(Customer, Customer.id == Conversation.customer_id)
-        .outerjoin(ConversationOutcome, ConversationOutcome.conversation_id == Conversation.id)
-        .outerjoin(Rating, Rating.conversation_id == Conversation.id)
-        .outerjoin(per_conversation, per_conversation.c.conversation_id == Conversation.id)
-        .outerjoin(first_bot, and_(first_bot.id == per_conversation.c.first_bot_id))
-        .order_by(Conversation.id)
-    )
-    facts = []
-    for row in (await session.execute(query)).all():
-        facts.append(
-            _Facts(
-                id=row.id,
-                created_at=row.created_at,
-                channel=row.channel,
-                language=row.language_code or UNKNOWN,
-                outcome=current_outcome(row.outcome, row.escalated_at is not None),
-                escalated_at=row.escalated_at,
-                escalation_reason=row.escalation_reason,
-                agent_id=row.assigned_agent_id,
-                claimed_at=row.claimed_at,
-                ended_at=row.ended_at,
-                score=row.score,
-                messages=int(row.messages or 0),
-                first_customer_at=row.first_customer_at,
-                first_reply_at=row.first_reply_at,
-                first_agent_at=row.first_agent_at,
-                topic=topic_of(row.sources),
-            )
-        )
-    return facts
-
-
-def topic_of(sources: Any) -> str:
-    """The title (or id) of an answer's best source article."""
-    if not sources:
-        return NO_TOPIC
-    best = sources[0]
-    return str(best.get("title") or best.get("article_id") or NO_TOPIC)
+    return _summarize(period, language, loaded, names)
 
 
 def _summarize(
-    period: Period,
-    language: str | None,
-    facts: list[_Facts],
-    *,
-    helpful_votes: int,
-    votes: int,
-    bot_answers: int,
-    mean_confidence: float | None,
-    replies: dict[int, int],
-    agent_names: dict[int, str],
+    period: Period, language: str | None, loaded: facts_of.Loaded, agent_names: dict[int, str]
 ) -> Summary:
+    facts = loaded.facts
     total = len(facts)
     outcomes = Counter(fact.outcome.value for fact in facts)
     escalated = [fact for fact in facts if fact.escalated_at is not None]
@@ -388,6 +185,9 @@ def _summarize(
         if fact.ended_at and fact.outcome in (Outcome.RESOLVED_BOT, Outcome.RESOLVED_AGENT)
     ]
     messages = sum(fact.messages for fact in facts)
+    bot_answers = sum(fact.bot_answers for fact in facts)
+    rated_confidence = sum(fact.confidence_count for fact in facts)
+    confidence = sum(fact.confidence_sum for fact in facts)
     resolved_by_bot = outcomes[Outcome.RESOLVED_BOT.value]
     return Summary(
         period=period,
@@ -404,10 +204,10 @@ def _summarize(
         ratings=ratings,
         csat=satisfaction,
         rating_distribution={score: scores.count(score) for score in range(1, 6)},
-        answer_votes=votes,
-        answer_helpfulness=rate(helpful_votes, votes),
+        answer_votes=loaded.votes,
+        answer_helpfulness=rate(loaded.helpful_votes, loaded.votes),
         bot_answers=bot_answers,
-        mean_confidence=mean_confidence,
+        mean_confidence=confidence / rated_confidence if rated_confidence else None,
         first_response_seconds_p50=percentile(first_response, 50),
         first_response_seconds_p90=percentile(first_response, 90),
         first_human_response_seconds_p50=percentile(human_response, 50),
@@ -420,7 +220,7 @@ def _summarize(
         by_language=_breakdown(facts, lambda fact: fact.language),
         by_channel=_breakdown(facts, lambda fact: fact.channel),
         by_topic=_breakdown(facts, lambda fact: fact.topic),
-        by_agent=_by_agent(facts, replies, agent_names),
+        by_agent=_by_agent(facts, loaded.replies, agent_names),
     )
 
 
@@ -440,12 +240,12 @@ def histogram(values: Sequence[float]) -> list[Bucket]:
     return [Bucket(upper, count) for upper, count in zip(uppers, counts, strict=True)]
 
 
-def _by_time(facts: list[_Facts], period: Period, *, week: bool) -> list[DayRow]:
+def _by_time(facts: list[Facts], period: Period, *, week: bool) -> list[DayRow]:
     def key(moment: datetime) -> date:
         day = moment.astimezone(UTC).date()
         return day - timedelta(days=day.weekday()) if week else day
 
-    groups: dict[date, list[_Facts]] = defaultdict(list)
+    groups: dict[date, list[Facts]] = defaultdict(list)
     for fact in facts:
         groups[key(fact.created_at)].append(fact)
     # Every day (week) of the period gets a row, so charts show the quiet ones as zero.
@@ -476,8 +276,8 @@ def _by_time(facts: list[_Facts], period: Period, *, week: bool) -> list[DayRow]
     return rows
 
 
-def _breakdown(facts: list[_Facts], key: Any) -> list[Breakdown]:
-    groups: dict[str, list[_Facts]] = defaultdict(list)
+def _breakdown(facts: list[Facts], key: Any) -> list[Breakdown]:
+    groups: dict[str, list[Facts]] = defaultdict(list)
     for fact in facts:
         groups[key(fact)].append(fact)
     rows = []
@@ -501,10 +301,8 @@ def _breakdown(facts: list[_Facts], key: Any) -> list[Breakdown]:
     return rows
 
 
-def _by_agent(
-    facts: list[_Facts], replies: dict[int, int], names: dict[int, str]
-) -> list[AgentRow]:
-    groups: dict[int, list[_Facts]] = defaultdict(list)
+def _by_agent(facts: list[Facts], replies: dict[int, int], names: dict[int, str]) -> list[AgentRow]:
+    groups: dict[int, list[Facts]] = defaultdict(list)
     for fact in facts:
         if fact.agent_id is not None:
             groups[fact.agent_id].append(fact)

@@ -76,7 +76,9 @@ async def twilio_inbound(request: Request) -> Response:
             {"ok": False, "error": f"missing or invalid {SIGNATURE_HEADER}"}, status_code=403
         )
     sender = params.get("From", "")
-    keyword = sms_keyword(params.get("Body", ""))
+    # With Advanced Opt-Out, Twilio names the keyword it matched (custom ones included).
+    opt_out_type = params.get("OptOutType", "").strip().upper()
+    keyword = sms_keyword(opt_out_type) if opt_out_type else sms_keyword(params.get("Body", ""))
     if keyword is None or not sender:
         # Not a keyword: nobody reads this number, and saying so costs an SMS each time.
         log.info("twilio.inbound_ignored", sender=mask_phone(sender))

@@ -68,7 +68,7 @@ class ModelFiles:
     revision: str
 
 
-def _packaged(package: str, name: str, sha256: str) -> Path:
+def packaged_file(package: str, name: str, sha256: str) -> Path:
     try:
         path = Path(str(importlib.resources.files(package) / name))
     except ModuleNotFoundError as exc:
@@ -95,8 +95,8 @@ def resolve_model_files(name: str) -> ModelFiles:
         return ModelFiles(model, tokenizer, f"{stat.st_size}-{int(stat.st_mtime)}")
     if name.lower() in BUNDLED_NAMES:
         return ModelFiles(
-            _packaged(*BUNDLED_MODEL, BUNDLED_MODEL_SHA256),
-            _packaged(*BUNDLED_TOKENIZER, BUNDLED_TOKENIZER_SHA256),
+            packaged_file(*BUNDLED_MODEL, BUNDLED_MODEL_SHA256),
+            packaged_file(*BUNDLED_TOKENIZER, BUNDLED_TOKENIZER_SHA256),
             BUNDLED_REVISION,
         )
     raise EmbeddingModelError(

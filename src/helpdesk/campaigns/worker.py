@@ -56,6 +56,10 @@ class Pacer:
         if at > now:
             await asyncio.sleep(at - now)
 
+    def delay(self) -> float:
+        """Seconds until the next send may go."""
+        return max(0.0, self._next - time.monotonic())
+
     def pause(self, seconds: float) -> None:
         self._next = max(self._next, time.monotonic() + seconds)
 
@@ -156,13 +160,13 @@ class CampaignWorker:
     # ---- Telegram ---------------------------------------------------------------------------
 
     def _window(self) -> int:
-        """Campaign rows in the outbox at once: at most a second's worth at the bot-wide
-        limit, so a graceful stop can let every one of them finish (the dispatcher's
-        grace) instead of cutting one off after Telegram took it."""
+        """Campaign rows in the outbox at once: at most two seconds' worth at the bot-wide
+        limit, so a graceful stop can let every one of them finish (within the
+        dispatcher's grace) instead of cutting one off after Telegram took it."""
         window = self._settings.campaign_outbox_window
         rate = self._settings.telegram_rate_limit
-        if 0 < rate < window:
-            window = max(1, math.ceil(rate))
+        if 0 < 2 * rate < window:
+            window = max(1, math.ceil(2 * rate))
         return window
 
     async def _feed_telegram(self) -> bool:
@@ -184,14 +188,18 @@ class CampaignWorker:
                 await store.queue_telegram(session, recipient, self._render(recipient.body))
         if due and self._on_outbox is not None:
             self._on_outbox()
+        return bool(queued or due)
 
     # ---- SMS --------------------------------------------------------------------------------
 
     async def _send_sms_batch(self, stop: asyncio.Event) -> bool:
-        batch = max(1, int(self._settings.campaign_sms_rate * 2))
+        # Half a second's worth per round: the Telegram feed must not wait on SMS pacing.
+        batch = max(1, math.ceil(self._settings.campaign_sms_rate / 2))
         async with self._sessions() as session:
             due = await store.due_recipients(session, store.SMS, limit=batch)
         for recipient in due:
+            if self._pacer.delay() > 1.0:
+                return False  # paused by a 429: come back on a later round
             # Paced before the claim, so a row is only taken when it can go out at once.
             await self._pacer.wait()
             if stop.is_set():
