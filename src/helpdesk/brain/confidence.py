@@ -24,7 +24,8 @@ val figures were visible, so val is not entirely untouched by design choices; th
 coefficients themselves never saw it. The one number read off val is the product's
 default `answer_threshold`: what `helpdesk eval clinc150 --split val --sweep
 --no-negatives` recommends for >= 95 % of answered queries correct with out-of-scope
-messages at 10 % of traffic (0.39; 0.26 with an out-of-scope article; see config.py).
+messages at 10 % of traffic (0.33 on the int8 ONNX encoder, 0.39 on the fp32 one it replaced;
+see config.py for the value with an out-of-scope article).
 The same recommendation made on the out-of-fold train queries instead gives 0.21
 (0.08 with the article): train folds are easier than val, so val's is the safer pick.
 
