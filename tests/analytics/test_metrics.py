@@ -13,19 +13,22 @@ The week (see history.py), 1-7 November 2026:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.analytics.metrics import Bucket, Period, compute_summary, percentile
 from helpdesk.store.db import create_engine, session_factory
 from tests.analytics.history import at, build_week
 
 WEEK = Period(at(1, 0), at(8, 0))
+Week = tuple[async_sessionmaker[AsyncSession], dict[str, int]]
 
 
 @pytest.fixture
-async def week(database_url: str):  # type: ignore[no-untyped-def]
+async def week(database_url: str) -> AsyncIterator[Week]:
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     async with sessions.begin() as session:
@@ -34,7 +37,7 @@ async def week(database_url: str):  # type: ignore[no-untyped-def]
     await engine.dispose()
 
 
-async def test_headline_figures_of_the_week(week) -> None:  # type: ignore[no-untyped-def]
+async def test_headline_figures_of_the_week(week: Week) -> None:
     sessions, _ = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK)
@@ -62,7 +65,7 @@ async def test_headline_figures_of_the_week(week) -> None:  # type: ignore[no-un
     assert s.mean_confidence == pytest.approx((0.9 + 0.8 + 0.7 + 0.2 + 0.6 + 0.5) / 6)
 
 
-async def test_response_and_resolution_times(week) -> None:  # type: ignore[no-untyped-def]
+async def test_response_and_resolution_times(week: Week) -> None:
     sessions, _ = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK)
@@ -84,7 +87,7 @@ async def test_response_and_resolution_times(week) -> None:  # type: ignore[no-u
     assert sum(bucket.count for bucket in s.first_response_histogram) == 6
 
 
-async def test_by_day_and_week(week) -> None:  # type: ignore[no-untyped-def]
+async def test_by_day_and_week(week: Week) -> None:
     sessions, _ = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK)
@@ -101,7 +104,7 @@ async def test_by_day_and_week(week) -> None:  # type: ignore[no-untyped-def]
     ]
 
 
-async def test_by_language_topic_channel_and_agent(week) -> None:  # type: ignore[no-untyped-def]
+async def test_by_language_topic_channel_and_agent(week: Week) -> None:
     sessions, agents = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK)
@@ -132,7 +135,7 @@ async def test_by_language_topic_channel_and_agent(week) -> None:  # type: ignor
     )
 
 
-async def test_a_language_filter_keeps_its_customers_only(week) -> None:  # type: ignore[no-untyped-def]
+async def test_a_language_filter_keeps_its_customers_only(week: Week) -> None:
     sessions, _ = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK, language="de")
@@ -143,7 +146,7 @@ async def test_a_language_filter_keeps_its_customers_only(week) -> None:  # type
     assert [row.name for row in s.by_agent] == ["Alice"]
 
 
-async def test_an_empty_period_has_no_rates(week) -> None:  # type: ignore[no-untyped-def]
+async def test_an_empty_period_has_no_rates(week: Week) -> None:
     sessions, _ = week
     async with sessions() as session:
         s = await compute_summary(session, WEEK.previous().previous())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from helpdesk.analytics.outcome import Outcome
-from helpdesk.analytics.outcomes import classify, is_confirmation
+from helpdesk.analytics.outcomes import BATCH, OutcomeCloser, classify, is_confirmation
 from helpdesk.config import Settings
 from helpdesk.store.analytics import Candidate, Signals
-from tests.analytics.history import at
+from helpdesk.store.db import create_engine, session_factory
+from helpdesk.store.models import Conversation, ConversationEvent, ConversationOutcome
+from tests.analytics.history import Builder, at
 
 SETTINGS = Settings(
     _env_file=None,  # type: ignore[call-arg]
@@ -99,15 +103,6 @@ def test_confirmations() -> None:
 
 
 async def test_the_closer_pages_past_undecided_conversations(database_url: str) -> None:
-    from datetime import UTC, datetime
-
-    from sqlalchemy import select
-
-    from helpdesk.analytics.outcomes import BATCH, OutcomeCloser
-    from helpdesk.store.db import create_engine, session_factory
-    from helpdesk.store.models import Conversation, ConversationEvent, ConversationOutcome
-    from tests.analytics.history import Builder
-
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     start = datetime(2026, 11, 10, 12, tzinfo=UTC)

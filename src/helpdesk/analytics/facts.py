@@ -3,8 +3,8 @@
 One GROUP BY over the period's messages (per conversation and agent: message
 counts, first customer message, first reply, first agent reply, first bot
 answer, confidence sums, agent replies), one query for the conversations
-themselves (outcome, rating, language), and a primary-key lookup for the top
-source of each conversation's first bot answer. Joined here, in Python: a single
+themselves (outcome, rating, language), and one for the top source of each
+conversation's first bot answer. Joined here, in Python: a single
 SQL statement joining the aggregate made PostgreSQL build it once per parallel
 worker, which cost more than the whole of this.
 """
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, case, func, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from helpdesk.analytics.outcome import Outcome, current_outcome
 from helpdesk.store.models import (
@@ -132,7 +132,10 @@ async def load(session: AsyncSession, period: Period, language: str | None) -> L
     if language is not None:
         conversations = conversations.where(Customer.language_code == language)
     facts: dict[int, Facts] = {}
-    for row in await session.execute(conversations):
+    # Core rows through the session's connection: the ORM's row loading is a third of
+    # the time for plain column tuples like these.
+    connection = await session.connection()
+    for row in await connection.execute(conversations):
         facts[row.id] = Facts(
             id=row.id,
             created_at=row.created_at,
@@ -147,9 +150,9 @@ async def load(session: AsyncSession, period: Period, language: str | None) -> L
             score=row.score,
         )
     loaded = Loaded(list(facts.values()))
-    await _add_message_figures(session, period, ids, facts, loaded)
-    await _add_topics(session, period, ids, facts)
-    votes = await session.execute(
+    await _add_message_figures(connection, period, ids, facts, loaded)
+    await _add_topics(connection, period, ids, facts)
+    votes = await connection.execute(
         select(AnswerFeedback.helpful, func.count())
         .where(AnswerFeedback.conversation_id.in_(ids), AnswerFeedback.helpful.is_not(None))
         .group_by(AnswerFeedback.helpful)
@@ -161,7 +164,11 @@ async def load(session: AsyncSession, period: Period, language: str | None) -> L
 
 
 async def _add_message_figures(
-    session: AsyncSession, period: Period, ids: Select[Any], facts: dict[int, Facts], loaded: Loaded
+    connection: AsyncConnection,
+    period: Period,
+    ids: Select[Any],
+    facts: dict[int, Facts],
+    loaded: Loaded,
 ) -> None:
     author, at = Message.author, Message.created_at
     bot = author == "bot"
@@ -187,7 +194,7 @@ async def _add_message_figures(
         .where(Message.conversation_id.in_(ids), at >= period.start)
         .group_by(Message.conversation_id, Message.agent_id)
     )
-    for row in await session.execute(per_conversation):
+    for row in await connection.execute(per_conversation):
         fact = facts.get(row.conversation_id)
         if fact is None:
             continue
@@ -205,7 +212,7 @@ async def _add_message_figures(
 
 
 async def _add_topics(
-    session: AsyncSession, period: Period, ids: Select[Any], facts: dict[int, Facts]
+    connection: AsyncConnection, period: Period, ids: Select[Any], facts: dict[int, Facts]
 ) -> None:
     first_answers = (
         select(func.min(Message.id).label("id"))
@@ -218,7 +225,7 @@ async def _add_topics(
         .subquery()
     )
     title = Message.sources[(0, "title")].as_string()
-    rows = await session.execute(
+    rows = await connection.execute(
         select(Message.conversation_id, title).join(first_answers, first_answers.c.id == Message.id)
     )
     for conversation_id, topic in rows:

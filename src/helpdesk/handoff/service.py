@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.domain import Author, ConversationState
@@ -220,7 +220,17 @@ class HandoffService:
         """
         claimed_from: str | None = None
         async with self._sessions.begin() as session:
-            conversation = await session.get(Conversation, conversation_id)
+            # Core statements, not ORM objects: this is the hot path of every reply.
+            conversation = (
+                await session.execute(
+                    select(
+                        Conversation.state,
+                        Conversation.assigned_agent_id,
+                        Conversation.channel,
+                        Conversation.chat_id,
+                    ).where(Conversation.id == conversation_id)
+                )
+            ).one_or_none()
             if conversation is None:
                 raise NotFound(f"no conversation {conversation_id}")
             if conversation.state == RESOLVED:
@@ -244,17 +254,21 @@ class HandoffService:
                 )
                 if claimed_from is None:  # a colleague claimed it a moment ago
                     await self._explain_refusal(session, conversation_id, "reply")
-            message = Message(
-                conversation_id=conversation_id,
-                direction="out",
-                author=Author.AGENT.value,
-                agent_id=agent_id,
-                kind="text",
-                text=text,
-                created_at=utcnow(),
+            new_id = await session.scalar(
+                insert(Message)
+                .values(
+                    conversation_id=conversation_id,
+                    direction="out",
+                    author=Author.AGENT.value,
+                    agent_id=agent_id,
+                    kind="text",
+                    text=text,
+                    created_at=utcnow(),
+                )
+                .returning(Message.id)
             )
-            session.add(message)
-            await session.flush()
+            assert new_id is not None
+            message_id = int(new_id)
             outlet = self._outlets.get(conversation.channel)
             if outlet is not None:
                 await outbox.enqueue(
@@ -262,10 +276,9 @@ class HandoffService:
                     channel=conversation.channel,
                     chat_id=conversation.chat_id,
                     parts=outlet.render(text),
-                    dedup_prefix=f"agent:{message.id}",
-                    message_id=message.id,
+                    dedup_prefix=f"agent:{message_id}",
+                    message_id=message_id,
                 )
-            message_id = message.id
             channel = conversation.channel
         if self._on_outbox is not None and channel in self._outlets:
             self._on_outbox(channel)
