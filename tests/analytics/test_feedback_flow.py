@@ -232,3 +232,21 @@ async def test_an_llm_answer_keeps_its_model_latency_and_tokens(
     assert row.latency_ms >= 200
     assert row.prompt_tokens > 0 and row.completion_tokens > 0
     assert row.confidence is not None and row.sources
+
+
+async def test_a_rating_is_kept_once_the_change_window_has_passed(
+    start_service: StartService, telegram: FakeTelegram
+) -> None:
+    service = await start_service(analytics_rating_change_window_seconds=0)
+    chat = 7020
+    await ask(service, telegram, 1, chat, QUESTION)
+    [(conversation_id, _)] = await closer(service).close_due(utcnow() + LATER)
+    await tap(service, 2, chat, f"rate:{conversation_id}:2")
+    await tap(service, 3, chat, f"rate:{conversation_id}:5")
+    last = telegram.calls_to("answerCallbackQuery")[-1].params
+    assert (last["callback_query_id"], last["text"]) == (
+        "cb-3",
+        "Your rating was already recorded.",
+    )
+    rating = select(Rating.score).where(Rating.conversation_id == conversation_id)
+    assert await scalar(service, rating) == 2

@@ -213,3 +213,30 @@ async def test_a_restart_half_way_sends_each_recipient_exactly_once(
     numbers = Counter(m["To"] for m in fake_twilio.messages)
     assert numbers == {f"+1415555{chat:04d}": 1 for n, chat in enumerate(chats) if n % 2 == 0}
     assert (progress.sent(), progress.failed(), progress.pending()) == (30, 0, 0)
+
+
+async def test_an_update_already_in_the_outbox_is_held_back_after_an_opt_out(
+    start: StartService, telegram: FakeTelegram
+) -> None:
+    service = await start()
+    sessions = service.runtime.sessions
+    await add_customer(sessions, 1101)
+    # Telegram answers the update's first try with 429: it waits in the outbox for a retry.
+    telegram.fail_next("sendMessage", status=429, retry_after=2)
+    campaign_id = await start_campaign(service, NEWS)
+    for _ in range(200):
+        if telegram.calls_to("sendMessage"):
+            break
+        await asyncio.sleep(0.05)
+    [row] = await recipients(sessions, campaign_id)
+    assert row.status == "queued"
+
+    await service.send_update(tg_text_update(1, 1101, "/notifications off"))
+    [reply] = await telegram.wait_for_messages(1, chat_id=1101, timeout=15)
+    assert "no more updates" in reply["text"]
+    progress = await wait_done(sessions, campaign_id)
+
+    assert campaign_texts(telegram) == {}
+    assert (progress.sent(), progress.skipped()) == (0, 1)
+    [row] = await recipients(sessions, campaign_id)
+    assert (row.status, row.error) == ("skipped", "opted out")

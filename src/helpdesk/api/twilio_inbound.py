@@ -21,6 +21,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from helpdesk.campaigns.consent import Keyword, sms_keyword
 from helpdesk.notify.base import mask_phone
 from helpdesk.notify.signature import public_request_url, twilio_signature_valid
+from helpdesk.store import audience
 from helpdesk.store import campaigns as campaign_store
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,7 @@ async def twilio_inbound(request: Request) -> Response:
         log.info("twilio.inbound_help", sender=mask_phone(sender))
         return twiml(help_text(company))
     async with runtime.sessions.begin() as session:
-        customers = await campaign_store.sms_keyword(session, sender, stop=keyword is Keyword.STOP)
+        customers = await audience.sms_keyword(session, sender, stop=keyword is Keyword.STOP)
     log.info(
         "twilio.inbound_keyword",
         keyword=keyword.value,

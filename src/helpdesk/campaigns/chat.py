@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.campaigns.consent import Change, notifications_change, notifications_text
-from helpdesk.store import campaigns as store
+from helpdesk.store import audience as store
 from helpdesk.store.types import utcnow
 
 

@@ -9,8 +9,6 @@ before it goes out, and refused as undeliverable when it is withdrawn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,12 +31,7 @@ def campaign_key(dedup_key: str) -> tuple[int, int] | None:
         return None
 
 
-def guard_campaign_sends(
-    sessions: async_sessionmaker[AsyncSession],
-    send: Send,
-    *,
-    on_sent: Callable[[], None] | None = None,
-) -> Send:
+def guard_campaign_sends(sessions: async_sessionmaker[AsyncSession], send: Send) -> Send:
     async def guarded(item: OutboxItem) -> int | None:
         key = campaign_key(item.dedup_key)
         if key is None:
@@ -50,10 +43,6 @@ def guard_campaign_sends(
                 await store.mark_skipped(session, recipient_id, "opted out")
             log.info("campaign.telegram_skipped", campaign_id=key[0], customer_id=key[1])
             raise Undeliverable("the customer opted out of updates")
-        try:
-            return await send(item)
-        finally:
-            if on_sent is not None:
-                on_sent()
+        return await send(item)
 
     return guarded

@@ -26,6 +26,7 @@ from helpdesk.campaigns.templates import (
     sms_cost,
 )
 from helpdesk.notify.templates import GSM7, UCS2
+from helpdesk.store import audience
 from helpdesk.store import campaigns as store
 
 log = structlog.get_logger(__name__)
@@ -110,7 +111,7 @@ def article_ids_for(segment: Segment, knowledge_path: Path) -> set[str]:
 async def plan(session: AsyncSession, draft: Draft, *, company: str, knowledge_path: Path) -> Plan:
     validate(draft)
     articles = article_ids_for(draft.segment, knowledge_path)
-    candidates = await store.segment_candidates(session, draft.segment, article_ids=articles)
+    candidates = await audience.segment_candidates(session, draft.segment, article_ids=articles)
     result = Plan(in_segment=len(candidates))
     for candidate in candidates:
         person = Person(candidate.first_name, candidate.last_name, candidate.language_code)

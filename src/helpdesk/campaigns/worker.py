@@ -97,6 +97,7 @@ class CampaignWorker:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._touched: set[int] = set()
+        self._moved = False  # some Telegram row changed (campaign not known)
 
     def wake(self) -> None:
         """A campaign was created, or the outbox moved: look now, not at the next poll."""
@@ -153,9 +154,10 @@ class CampaignWorker:
         return busy, active
 
     def _report(self) -> None:
-        if self._touched and self._on_progress is not None:
+        if (self._touched or self._moved) and self._on_progress is not None:
             self._on_progress(sorted(self._touched))
         self._touched.clear()
+        self._moved = False
 
     # ---- Telegram ---------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class CampaignWorker:
         assert self._render is not None
         async with self._sessions.begin() as session:
             if await store.reconcile_telegram(session):
-                self._touched.add(0)
+                self._moved = True
             queued = await store.count_queued(session)
             room = self._window() - queued
             if room <= 0:

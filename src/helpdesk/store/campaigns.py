@@ -1,4 +1,5 @@
-"""Campaigns in the database: who is in a segment, recipient rows, progress, consent.
+"""Campaigns in the database: recipient rows, the Telegram hand-over, SMS claims,
+delivery reports and progress. Segments and consent: store/audience.py.
 
 Recipient statuses: `pending` (not handed to a channel yet), `queued` (Telegram: its
 outbox row exists), `sent` (accepted by Telegram / Twilio), `delivered` (Twilio's
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, exists, func, insert, or_, select, update
+from sqlalchemy import String, cast, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.campaigns.consent import ConsentState
@@ -27,139 +28,23 @@ from helpdesk.campaigns.progress import (
     SKIPPED,
     Progress,
 )
-from helpdesk.campaigns.segments import Segment
 from helpdesk.store import outbox
+from helpdesk.store.audience import consent_columns, consent_state
 from helpdesk.store.models import (
     Campaign,
     CampaignRecipient,
-    Conversation,
     Customer,
-    Message,
     OutboxItem,
 )
 from helpdesk.store.types import utcnow
 
-TELEGRAM, SMS = "telegram", "sms"
 # A late "sent" callback must not overwrite "delivered": Twilio does not promise order.
 _DELIVERY_RANK = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3}
 DELIVERY_FAILED = frozenset({"undelivered", "failed"})
 DELIVERY_FINAL = DELIVERY_FAILED | {"delivered", "read"}
 
+TELEGRAM, SMS = "telegram", "sms"
 R = CampaignRecipient
-
-
-def _consent_columns() -> tuple[Any, ...]:
-    return (
-        Customer.notifications_opted_out_at,
-        Customer.phone_e164,
-        Customer.phone_verified_at,
-        Customer.sms_opted_in_at,
-        Customer.sms_opted_out_at,
-    )
-
-
-def _consent(row: Any) -> ConsentState:
-    return ConsentState(
-        row.notifications_opted_out_at,
-        row.phone_e164,
-        row.phone_verified_at,
-        row.sms_opted_in_at,
-        row.sms_opted_out_at,
-    )
-
-
-# ---- segments -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    customer_id: int
-    channel: str  # the channel the customer wrote from (telegram, webchat...)
-    external_id: int
-    first_name: str | None
-    last_name: str | None
-    language_code: str | None
-    consent: ConsentState
-
-
-async def asked_about(
-    session: AsyncSession, article_ids: Collection[str], since: datetime | None
-) -> set[int]:
-    """Customers who got a bot answer citing one of `article_ids` (since `since`).
-
-    Sources are JSON; reading them in Python keeps one query for both databases.
-    """
-    if not article_ids:
-        return set()
-    query = (
-        select(Conversation.customer_id, Message.sources)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.author == "bot", Message.sources.is_not(None))
-    )
-    if since is not None:
-        query = query.where(Message.created_at >= since)
-    wanted = set(article_ids)
-    found: set[int] = set()
-    for customer_id, sources in await session.execute(query):
-        if customer_id in found or not isinstance(sources, list):
-            continue
-        if any(isinstance(s, dict) and s.get("article_id") in wanted for s in sources):
-            found.add(customer_id)
-    return found
-
-
-async def segment_candidates(
-    session: AsyncSession,
-    segment: Segment,
-    *,
-    article_ids: Collection[str] = (),
-    now: datetime | None = None,
-) -> list[Candidate]:
-    """Everyone in the segment, consent not yet applied. `article_ids`: for tag/topic,
-    the knowledge-base articles the tag or topic stands for."""
-    query = select(
-        Customer.id,
-        Customer.channel,
-        Customer.external_id,
-        Customer.first_name,
-        Customer.last_name,
-        Customer.language_code,
-        *_consent_columns(),
-    ).order_by(Customer.id)
-    if segment.kind == "verified":
-        query = query.where(
-            Customer.phone_verified_at.is_not(None), Customer.phone_e164.is_not(None)
-        )
-    elif segment.kind == "language":
-        language = segment.value or ""
-        query = query.where(
-            or_(
-                func.lower(Customer.language_code) == language,
-                func.lower(Customer.language_code).like(f"{language}-%"),
-            )
-        )
-    ids: set[int] | None = None
-    if segment.kind in ("tag", "topic"):
-        since = None
-        if segment.days is not None:
-            since = (now or utcnow()) - timedelta(days=segment.days)
-        ids = await asked_about(session, article_ids, since)
-        if not ids:
-            return []
-    rows = (await session.execute(query)).all()
-    return [
-        Candidate(
-            row.id,
-            row.channel,
-            row.external_id,
-            row.first_name,
-            row.last_name,
-            row.language_code,
-            _consent(row),
-        )
-        for row in rows
-        if ids is None or row.id in ids
-    ]
 
 
 # ---- creating a campaign --------------------------------------------------------------------
@@ -314,7 +199,7 @@ async def due_recipients(
             R.body,
             R.attempts,
             Customer.external_id,
-            *_consent_columns(),
+            *consent_columns(),
         )
         .join(Customer, Customer.id == R.customer_id)
         .where(R.channel == channel, R.status == PENDING, R.next_attempt_at <= (now or utcnow()))
@@ -331,7 +216,7 @@ async def due_recipients(
             row.body,
             row.attempts,
             row.phone_e164 if channel == SMS else str(row.external_id),
-            _consent(row),
+            consent_state(row),
         )
         for row in rows
     ]
@@ -390,7 +275,7 @@ async def telegram_consent(
     """The recipient row id and the customer's consent now (the dispatcher's last check)."""
     row = (
         await session.execute(
-            select(R.id, *_consent_columns())
+            select(R.id, *consent_columns())
             .join(Customer, Customer.id == R.customer_id)
             .where(
                 R.campaign_id == campaign_id,
@@ -401,7 +286,7 @@ async def telegram_consent(
     ).one_or_none()
     if row is None:
         return None, None
-    return row.id, _consent(row)
+    return row.id, consent_state(row)
 
 
 # ---- SMS: claim, send, record ---------------------------------------------------------------
@@ -449,16 +334,6 @@ async def reschedule(session: AsyncSession, recipient_id: int, delay: float, err
     )
 
 
-async def next_due(session: AsyncSession, channel: str) -> datetime | None:
-    when: datetime | None = await session.scalar(
-        select(R.next_attempt_at)
-        .where(R.channel == channel, R.status == PENDING)
-        .order_by(R.next_attempt_at)
-        .limit(1)
-    )
-    return when
-
-
 @dataclass(frozen=True, slots=True)
 class DeliveryNews:
     recipient_id: int
@@ -486,61 +361,3 @@ async def record_delivery(
         values.update(status=DELIVERED)
     await _set(session, row.id, **values)
     return DeliveryNews(row.id, row.campaign_id, values.get("status", row.status))
-
-
-# ---- consent --------------------------------------------------------------------------------
-
-
-async def consent_of(session: AsyncSession, customer_id: int) -> ConsentState | None:
-    row = (
-        await session.execute(select(*_consent_columns()).where(Customer.id == customer_id))
-    ).one_or_none()
-    return None if row is None else _consent(row)
-
-
-async def set_customer_consent(session: AsyncSession, customer_id: int, **values: Any) -> None:
-    await session.execute(
-        update(Customer).where(Customer.id == customer_id).values(**values),
-        execution_options={"synchronize_session": False},
-    )
-
-
-async def sms_keyword(session: AsyncSession, phone: str, *, stop: bool) -> int:
-    """STOP or START from `phone`: record it on every customer with that verified number."""
-    now = utcnow()
-    values = {"sms_opted_out_at": now} if stop else {"sms_opted_in_at": now}
-    result = await session.execute(
-        update(Customer)
-        .where(Customer.phone_e164 == phone, Customer.phone_verified_at.is_not(None))
-        .values(**values),
-        execution_options={"synchronize_session": False},
-    )
-    changed = int(getattr(result, "rowcount", 0) or 0)
-    if stop:
-        # Whatever is still waiting for this number stays unsent.
-        customers = select(Customer.id).where(Customer.phone_e164 == phone)
-        await session.execute(
-            update(R)
-            .where(R.channel == SMS, R.status == PENDING, R.customer_id.in_(customers))
-            .values(status=SKIPPED, error="opted out (STOP)", updated_at=now),
-            execution_options={"synchronize_session": False},
-        )
-    return changed
-
-
-async def skip_open(session: AsyncSession, customer_id: int, channels: Collection[str]) -> int:
-    """The customer opted out: their campaign messages not yet sent stay unsent.
-
-    Queued Telegram rows are stopped by the dispatcher's guard, which checks again.
-    """
-    result = await session.execute(
-        update(R)
-        .where(
-            R.customer_id == customer_id,
-            R.channel.in_(list(channels)),
-            R.status == PENDING,
-        )
-        .values(status=SKIPPED, error="opted out", updated_at=utcnow()),
-        execution_options={"synchronize_session": False},
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
