@@ -76,7 +76,9 @@ async def asked_about(
         query = query.where(Message.created_at >= since)
     wanted = set(article_ids)
     found: set[int] = set()
-    for customer_id, sources in await session.execute(query):
+    # Streamed in slices: a year of answers need not sit in memory at once.
+    rows = await session.stream(query.execution_options(yield_per=2000))
+    async for customer_id, sources in rows:
         if customer_id in found or not isinstance(sources, list):
             continue
         if any(isinstance(s, dict) and s.get("article_id") in wanted for s in sources):
