@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # `helpdesk eval clinc150 --split val --sweep --no-negatives` recommends for >= 95 %
     # of answered queries correct with out-of-scope messages at 10 % of traffic, for a
     # knowledge base without an out-of-scope article (the usual case, like the sample).
-    # With one, val recommends 0.26. See helpdesk/brain/confidence.py for the fit.
+    # With one, val recommends 0.23. See helpdesk/brain/confidence.py for the fit.
     answer_threshold: float = 0.33
     retrieval_top_k: int = 4
     company_name: str = "Northwind Goods"
