@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import meets
 from tests.conftest import fresh_postgres_database
 
 from helpdesk.analytics.export import ExportFormat, stream_export
@@ -313,7 +314,7 @@ async def main() -> int:
     )
     for key, op, target, label in targets:
         value = figures[key]
-        met = value <= target if op == "<=" else value >= target
+        met = meets(value, op, target)
         ok &= met
         print(
             f"  {label:<40} {value:>12,.1f}   target {op} {target:,}   {'ok' if met else 'MISSED'}"

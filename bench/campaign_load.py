@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -23,8 +21,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook_load import SECRET, _SQLite, wait_ready
-from tests.conftest import fresh_postgres_database
+from bench import common
 from tests.fakes.telegram_server import FakeTelegram
 
 from helpdesk.campaigns.segments import Segment
@@ -72,34 +69,21 @@ async def start_campaign(database_url: str) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    async with FakeTelegram(spec_check=False) as telegram:
-        database = _SQLite(ROOT / "var" / "bench_campaign.db") if args.sqlite else None
-        async with database or fresh_postgres_database() as database_url:
-            await add_customers(database_url, args.customers)
-            port = 8766
-            env = {
-                **os.environ,
-                "HELPDESK_DATABASE_URL": database_url,
-                "HELPDESK_DATA_DIR": str(ROOT / "var" / "bench"),
-                "HELPDESK_PORT": str(port),
-                "HELPDESK_LOG_LEVEL": "WARNING",
-                "HELPDESK_TELEGRAM_BOT_TOKEN": telegram.token,
-                "HELPDESK_TELEGRAM_API_BASE": telegram.base_url,
-                "HELPDESK_TELEGRAM_WEBHOOK_URL": "https://bench.example.test/telegram/webhook",
-                "HELPDESK_TELEGRAM_WEBHOOK_SECRET": SECRET,
-                "HELPDESK_TELEGRAM_RATE_LIMIT": "0" if args.unlimited else str(args.rate),
-                # Lifted, the limit no longer bounds the window: keep it generous.
-                "HELPDESK_CAMPAIGN_OUTBOX_WINDOW": str(args.window),
-            }
-            service = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "helpdesk"), "serve"], env=env, cwd=ROOT
-            )
-            try:
-                await wait_ready(f"http://127.0.0.1:{port}", service)
-                return await measure(args, database_url, service.pid, telegram)
-            finally:
-                service.terminate()
-                service.wait(timeout=30)
+    async with (
+        FakeTelegram(spec_check=False) as telegram,
+        common.database(args, "bench_campaign.db") as database_url,
+    ):
+        await add_customers(database_url, args.customers)
+        env = common.service_env(
+            database_url,
+            8766,
+            telegram,
+            telegram_rate_limit="0" if args.unlimited else str(args.rate),
+            # Lifted, the limit no longer bounds the window: keep it generous.
+            campaign_outbox_window=str(args.window),
+        )
+        async with common.running_service(env) as (_, service):
+            return await measure(args, database_url, service.pid, telegram)
 
 
 async def measure(
@@ -117,15 +101,9 @@ async def measure(
 
     telegram.message_listeners.append(on_message)
     server = psutil.Process(pid)
-    rss_start = server.memory_info().rss / 2**20
+    rss_start = common.rss_mb(server)
     peak = [rss_start]
-
-    async def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], server.memory_info().rss / 2**20)
-            await asyncio.sleep(0.5)
-
-    sampler = asyncio.create_task(sample())
+    sampler = asyncio.create_task(common.sample_rss(server, done, peak, every=0.5))
     started = time.monotonic()
     await start_campaign(database_url)
     async with asyncio.timeout(args.timeout):
@@ -147,8 +125,8 @@ async def measure(
 
 
 def report(figures: dict[str, float], args: argparse.Namespace) -> bool:
-    database = "SQLite" if args.sqlite else "PostgreSQL"
     limit = "no limit" if args.unlimited else f"{args.rate:g}/s"
+    database = common.database_name(args)
     print(f"\ncampaign load: {args.customers} customers, Telegram {limit}, {database}")
     for name, value in figures.items():
         print(f"  {name:20} {value:10.2f}")
@@ -170,10 +148,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--unlimited", action="store_true", help="lift Telegram's limit")
     parser.add_argument("--window", type=int, default=500)
-    parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--timeout", type=float, default=900)
-    args = parser.parse_args()
-    return 0 if report(asyncio.run(run(args)), args) else 1
+    common.add_common_arguments(parser, json_file=False)
+    return common.run_and_report(parser.parse_args(), run, report)
 
 
 if __name__ == "__main__":

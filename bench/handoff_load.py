@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import fresh_postgres_database
+from bench import common
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
 
@@ -51,49 +50,11 @@ from helpdesk.store.migrate import upgrade_async
 from helpdesk.store.models import Agent, Conversation, Customer, Message
 from helpdesk.store.types import utcnow
 
-SECRET = "bench-secret"
 FIRST_CHAT = 700_000
 TARGETS = {
-    "customer_to_stream_p99_ms": 100.0,
-    "reply_to_telegram_p99_ms": 100.0,
+    "customer_to_stream_p99_ms": ("<=", 100.0),
+    "reply_to_telegram_p99_ms": ("<=", 100.0),
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-async def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("service exited during start-up")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    raise TimeoutError("service did not become ready")
-
-
-def free_port() -> int:
-    # Other benchmarks may be running on this machine: never assume a fixed port is free.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _SQLite:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def __aenter__(self) -> str:
-        self.path.unlink(missing_ok=True)
-        return f"sqlite+aiosqlite:///{self.path}"
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -252,7 +213,7 @@ async def customers(
         response = await client.post(
             f"{url}/telegram/webhook",
             json=tg_text_update(update_id, chat_id, f"{marker} where is my parcel?"),
-            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+            headers={"X-Telegram-Bot-Api-Secret-Token": common.SECRET},
         )
         f.webhook_ms.append((time.monotonic() - started) * 1000)
         if response.status_code != 200:
@@ -333,8 +294,8 @@ async def load(
         # The alert worker plans the 250 waiting conversations at start-up: a restart's
         # one-off burst, not the steady state measured here.
         await asyncio.sleep(args.warmup)
-        cpu_before = sum(server.cpu_times()[:2])
-        own_before = sum(psutil.Process().cpu_times()[:2])
+        cpu_before = common.cpu_seconds(server)
+        own_before = common.cpu_seconds(psutil.Process())
         await asyncio.gather(
             customers(client, url, seeded, args, f),
             *(
@@ -349,8 +310,8 @@ async def load(
             or any(len(f.seen.get(m, ())) < args.agents for m in f.sent)
         ):
             await asyncio.sleep(0.05)
-        f.server_cpu_s = sum(server.cpu_times()[:2]) - cpu_before
-        f.bench_cpu_s = sum(psutil.Process().cpu_times()[:2]) - own_before
+        f.server_cpu_s = common.cpu_seconds(server) - cpu_before
+        f.bench_cpu_s = common.cpu_seconds(psutil.Process()) - own_before
         for stream in streams:
             stream.cancel()
         for stream in streams:
@@ -367,16 +328,16 @@ def summarize(f: Figures, agents: int) -> dict[str, float]:
     return {
         "customer_messages": len(f.sent),
         "stream_deliveries_missing": expected_deliveries - len(per_delivery),
-        "customer_to_stream_p50_ms": percentile(per_delivery, 0.5),
-        "customer_to_stream_p99_ms": percentile(per_delivery, 0.99),
-        "all_20_streams_p99_ms": percentile(slowest, 0.99) if slowest else float("nan"),
-        "webhook_accept_p99_ms": percentile(f.webhook_ms, 0.99),
+        "customer_to_stream_p50_ms": common.percentile(per_delivery, 0.5),
+        "customer_to_stream_p99_ms": common.percentile(per_delivery, 0.99),
+        "all_20_streams_p99_ms": common.percentile(slowest, 0.99) if slowest else float("nan"),
+        "webhook_accept_p99_ms": common.percentile(f.webhook_ms, 0.99),
         "agent_replies": len(f.replied),
         "replies_missing_at_telegram": len(f.replied) - len(f.delivered),
-        "reply_to_telegram_p50_ms": percentile(to_telegram, 0.5),
-        "reply_to_telegram_p99_ms": percentile(to_telegram, 0.99),
-        "reply_accept_p50_ms": percentile(f.accept_ms, 0.5),
-        "reply_accept_p99_ms": percentile(f.accept_ms, 0.99),
+        "reply_to_telegram_p50_ms": common.percentile(to_telegram, 0.5),
+        "reply_to_telegram_p99_ms": common.percentile(to_telegram, 0.99),
+        "reply_accept_p50_ms": common.percentile(f.accept_ms, 0.5),
+        "reply_accept_p99_ms": common.percentile(f.accept_ms, 0.99),
         # CPU the service spent per customer message or agent reply (20 streams each):
         # steadier than latency on a shared, busy machine.
         "server_cpu_ms_per_operation": f.server_cpu_s * 1000 / max(1, len(f.sent) + len(f.replied)),
@@ -388,64 +349,42 @@ def summarize(f: Figures, agents: int) -> dict[str, float]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    async with FakeTelegram(spec_check=False) as telegram:
-        database = _SQLite(ROOT / "var" / "bench-handoff.db") if args.sqlite else None
-        async with database or fresh_postgres_database() as database_url:
-            seeded = await seed(database_url, args.conversations, args.agents)
-            port = args.port or free_port()
-            env = {
-                **os.environ,
-                "HELPDESK_DATABASE_URL": database_url,
-                "HELPDESK_DATA_DIR": str(ROOT / "var" / "bench"),
-                "HELPDESK_PORT": str(port),
-                "HELPDESK_LOG_LEVEL": "WARNING",
-                "HELPDESK_TELEGRAM_BOT_TOKEN": telegram.token,
-                "HELPDESK_TELEGRAM_API_BASE": telegram.base_url,
-                "HELPDESK_TELEGRAM_WEBHOOK_URL": "https://bench.example.test/telegram/webhook",
-                "HELPDESK_TELEGRAM_WEBHOOK_SECRET": SECRET,
-                # Telegram's own limits stay on (30/s, 1/s per chat): the load is below them.
-            }
-            service = subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "helpdesk"), "serve"], env=env, cwd=ROOT
-            )
-            url = f"http://127.0.0.1:{port}"
-            try:
-                await wait_ready(url, service)
-                profiler = None
-                if args.py_spy:
-                    # Collapsed stacks of the service while under load (py-spy installed).
-                    py_spy = str(ROOT / ".venv" / "bin" / "py-spy")
-                    profiler = subprocess.Popen(
-                        [
-                            py_spy,
-                            "record",
-                            "--format",
-                            "raw",
-                            "--pid",
-                            str(service.pid),
-                            "--output",
-                            str(args.py_spy),
-                            "--duration",
-                            str(int(args.seconds)),
-                        ]
-                    )
-                figures = await load(url, seeded, telegram, args, psutil.Process(service.pid))
-                if profiler is not None:
-                    profiler.wait(timeout=60)
-            except Exception:
-                if service.poll() is not None:
-                    print(f"the service exited with {service.returncode}", file=sys.stderr)
-                raise
-            finally:
-                service.terminate()
-                service.wait(timeout=30)
+    async with (
+        FakeTelegram(spec_check=False) as telegram,
+        common.database(args, "bench-handoff.db") as database_url,
+    ):
+        seeded = await seed(database_url, args.conversations, args.agents)
+        # Telegram's own limits stay on (30/s, 1/s per chat): the load is below them.
+        env = common.service_env(database_url, args.port or common.free_port(), telegram)
+        async with common.running_service(env) as (url, service):
+            profiler = None
+            if args.py_spy:
+                # Collapsed stacks of the service while under load (py-spy installed).
+                py_spy = str(ROOT / ".venv" / "bin" / "py-spy")
+                profiler = subprocess.Popen(
+                    [
+                        py_spy,
+                        "record",
+                        "--format",
+                        "raw",
+                        "--pid",
+                        str(service.pid),
+                        "--output",
+                        str(args.py_spy),
+                        "--duration",
+                        str(int(args.seconds)),
+                    ]
+                )
+            figures = await load(url, seeded, telegram, args, psutil.Process(service.pid))
+            if profiler is not None:
+                profiler.wait(timeout=60)
     for error in figures.errors[:5]:
         print(f"error: {error}", file=sys.stderr)
     return summarize(figures, args.agents)
 
 
 def report(figures: dict[str, float], args: argparse.Namespace) -> bool:
-    database = "SQLite" if args.sqlite else "PostgreSQL"
+    database = common.database_name(args)
     print(
         f"\nhandoff load: {args.conversations} open conversations, {args.agents} agents on "
         f"/api/events, customers {args.customer_rate:g}/s, each agent a reply every "
@@ -453,14 +392,7 @@ def report(figures: dict[str, float], args: argparse.Namespace) -> bool:
     )
     ok = figures["errors"] == 0 and figures["replies_missing_at_telegram"] == 0
     ok &= figures["stream_deliveries_missing"] == 0
-    for name, value in figures.items():
-        verdict = ""
-        if name in TARGETS:
-            passed = value <= TARGETS[name]
-            ok &= passed
-            verdict = f"target <= {TARGETS[name]:g}  {'PASS' if passed else 'FAIL'}"
-        print(f"  {name:30} {value:10.1f}   {verdict}")
-    return ok
+    return common.print_figures(figures, TARGETS, 30) and ok
 
 
 def main() -> int:
@@ -478,16 +410,9 @@ def main() -> int:
     # measured p99 107 / 156 ms; with 15 s, 91 / 97 and 76 / 83 ms).
     parser.add_argument("--warmup", type=float, default=15.0, help="s between start and load")
     parser.add_argument("--port", type=int, default=0, help="0: a free one")
-    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    common.add_common_arguments(parser)
     parser.add_argument("--py-spy", type=Path, help="profile the service into this file")
-    args = parser.parse_args()
-    figures = asyncio.run(run(args))
-    ok = report(figures, args)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
-    return 0 if ok else 1
+    return common.run_and_report(parser.parse_args(), run, report)
 
 
 if __name__ == "__main__":

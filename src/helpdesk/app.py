@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpdesk import console
+from helpdesk.admin.settings import SettingsAdmin
 from helpdesk.analytics.weekly import run_weekly_reports as weekly
 from helpdesk.analytics.wiring import build_analytics
 from helpdesk.api import health, routes, twilio, twilio_inbound
@@ -57,6 +58,7 @@ class Runtime:
     alerts: AlertWorker | None = None
     campaigns: CampaignWorker | None = None
     verification: VerificationService | None = None
+    settings_admin: SettingsAdmin | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -73,6 +75,8 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         raise ValueError("HELPDESK_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
+    settings_admin = SettingsAdmin(settings, sessions)
+    await settings_admin.load()  # admins' overrides win over the environment from here on
     if brain is None:
         brain = await load_brain(settings)
 
@@ -137,6 +141,8 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         alerts,
     )
     runtime.verification = verification
+    runtime.settings_admin = settings_admin
+    settings_admin.on_change(alerts.settings_changed)
     runtime.tasks.append(asyncio.create_task(alerts.run(runtime.stop)))
     runtime.campaigns = build_campaign_worker(sessions, settings, sms, outlet, dispatcher, events)
     runtime.tasks.append(asyncio.create_task(runtime.campaigns.run(runtime.stop)))

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # of answered queries correct with out-of-scope messages at 10 % of traffic, for a
     # knowledge base without an out-of-scope article (the usual case, like the sample).
     # With one, val recommends 0.23. See helpdesk/brain/confidence.py for the fit.
-    answer_threshold: float = 0.33
+    answer_threshold: float = Field(default=0.33, ge=0.0, le=1.0)  # a probability
     retrieval_top_k: int = 4
     company_name: str = "Northwind Goods"
     contact_footer: str = "Need more help? Reply /human to talk to our team."

@@ -20,37 +20,15 @@ from helpdesk.handoff.service import HandoffService
 from helpdesk.notify import build_senders
 from helpdesk.store import agents as agent_store
 from helpdesk.store import conversations as conversation_store
-from helpdesk.store.db import create_engine, session_factory
 from helpdesk.store.models import Alert
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.fakes.twilio_server import FakeTwilio
+from tests.helpers.service import TWILIO_SENDER, sendgrid_settings, twilio_settings
 
-SENDER_NUMBER = "+15005550006"  # Twilio's magic "valid sender" test number
+SENDER_NUMBER = TWILIO_SENDER
 SENDER_EMAIL = "Northwind Support <help@northwind.example>"
 PUBLIC_URL = "https://helpdesk.example.test"
 LAST_MESSAGE = "My blender arrived broken and I want to talk to a person"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-    # Whatever a test provoked, every request the SDK sent must be on Twilio's spec.
-    assert fake.spec_violations == []
-
-
-@pytest.fixture
-async def fake_sendgrid() -> AsyncIterator[FakeSendGrid]:
-    async with FakeSendGrid() as fake:
-        yield fake
-    assert fake.spec_violations == []
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 MakeSettings = Callable[..., Settings]
@@ -70,18 +48,9 @@ def make_settings(
             "handoff_sla_seconds": 1,
         }
         if sms:
-            values.update(
-                twilio_account_sid=fake_twilio.account_sid,
-                twilio_auth_token=fake_twilio.auth_token,
-                twilio_from=SENDER_NUMBER,
-                twilio_api_base=fake_twilio.base_url,
-            )
+            values.update(twilio_settings(fake_twilio, SENDER_NUMBER))
         if email:
-            values.update(
-                sendgrid_api_key=fake_sendgrid.api_key,
-                sendgrid_from=SENDER_EMAIL,
-                sendgrid_api_base=fake_sendgrid.base_url,
-            )
+            values.update(sendgrid_settings(fake_sendgrid, SENDER_EMAIL))
         values.update(overrides)
         return Settings(**values)
 

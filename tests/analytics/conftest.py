@@ -1,3 +1,3 @@
 """Analytics tests reuse the end-to-end fixtures: the real service, fake Telegram."""
 
-from tests.e2e.conftest import data_dir, llm, start_service, telegram  # noqa: F401
+from tests.e2e.conftest import start_service  # noqa: F401

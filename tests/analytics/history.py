@@ -31,6 +31,8 @@ RETURNS = [{"article_id": "returns", "title": "Returns", "url": None, "score": 0
 
 
 class Builder:
+    """Rows written one by one (and flushed, so that their ids are known)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
@@ -39,15 +41,18 @@ class Builder:
         await self.session.flush()
         return row
 
-    async def customer(self, external_id: int, language: str) -> Customer:
+    async def customer(
+        self, external_id: int, language: str, since: datetime | None = None
+    ) -> Customer:
+        since = since or at(1, 0, month=10)
         return await self.add(
             Customer(
                 channel="telegram",
                 external_id=external_id,
                 first_name=f"Customer {external_id}",
                 language_code=language,
-                created_at=at(1, 0, month=10),
-                last_seen_at=at(1, 0, month=10),
+                created_at=since,
+                last_seen_at=since,
             )
         )
 
@@ -98,7 +103,7 @@ class Builder:
         )
 
     async def outcome(
-        self, conversation: Conversation, outcome: str, ended: datetime, reason: str = "x"
+        self, conversation: Conversation, outcome: str, ended: datetime, reason: str | None = "x"
     ) -> None:
         await self.add(
             ConversationOutcome(
@@ -110,25 +115,29 @@ class Builder:
             )
         )
 
-    async def rating(self, conversation: Conversation, score: int) -> None:
+    async def rating(
+        self, conversation: Conversation, score: int, when: datetime | None = None
+    ) -> None:
+        when = when or at(8, 0)
         await self.add(
             Rating(
                 conversation_id=conversation.id,
                 customer_id=conversation.customer_id,
                 score=score,
-                created_at=at(8, 0),
-                updated_at=at(8, 0),
+                created_at=when,
+                updated_at=when,
             )
         )
 
-    async def vote(self, message: Message, helpful: bool) -> None:
+    async def vote(self, message: Message, helpful: bool, when: datetime | None = None) -> None:
+        when = when or at(8, 0)
         await self.add(
             AnswerFeedback(
                 message_id=message.id,
                 conversation_id=message.conversation_id,
                 helpful=helpful,
-                created_at=at(8, 0),
-                updated_at=at(8, 0),
+                created_at=when,
+                updated_at=when,
             )
         )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.analytics.privacy import forget, parse_age, purge
-from helpdesk.store.db import create_engine, session_factory
 from helpdesk.store.models import (
     AnswerFeedback,
     Conversation,
@@ -29,13 +27,6 @@ from tests.analytics.history import Builder
 
 HELPDESK = Path(sys.executable).with_name("helpdesk")
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def chat_history(sessions: Sessions, external_id: int, days_ago: int) -> int:

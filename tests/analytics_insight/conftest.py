@@ -1,15 +1,11 @@
-"""Fixtures: the product's encoder (loaded once per run) and sessions on both engines."""
+"""Fixtures: the product's encoder (loaded once per run) and the console's service."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.brain.embeddings import Encoder
 from helpdesk.config import Settings
-from helpdesk.store.db import create_engine, session_factory
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +16,7 @@ async def encoder() -> Encoder:
     return encoder
 
 
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
 # The console's fixtures: the real service (webhook mode, fake Telegram) sharing one brain.
-from tests.console.conftest import data_dir, shared_brain, start_console, telegram  # noqa: E402
+from tests.console.conftest import start_console  # noqa: E402
 
-__all__ = ["data_dir", "shared_brain", "start_console", "telegram"]
+__all__ = ["start_console"]

@@ -2,7 +2,8 @@
 
 Each `Chat` is one conversation: the customer's questions, the bot's answers (with
 confidence and optional 👍/👎), an escalation and an agent's reply when asked for,
-and the outcome and rating the analytics side would have recorded.
+and the outcome and rating the analytics side would have recorded. The rows are
+written with the analytics tests' `Builder`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from helpdesk.store.models import (
-    AnswerFeedback,
-    Conversation,
-    ConversationOutcome,
-    Customer,
-    Message,
-    Rating,
-)
+from tests.analytics.history import Builder
 
 
 @dataclass
@@ -50,106 +44,45 @@ async def write_history(
 
 
 async def _write_chat(session: AsyncSession, chat: Chat, chat_id: int) -> int:
-    customer = Customer(
-        channel="telegram",
-        external_id=chat_id,
-        first_name=f"Customer {chat_id}",
-        language_code=chat.language,
-        created_at=chat.at,
-        last_seen_at=chat.at,
-    )
-    session.add(customer)
-    await session.flush()
+    b = Builder(session)
+    customer = await b.customer(chat_id, chat.language, since=chat.at)
     escalated = chat.agent_reply is not None
     moment = chat.at
-    conversation = Conversation(
-        customer_id=customer.id,
-        channel="telegram",
-        chat_id=chat_id,
-        state="resolved" if chat.outcome in ("resolved_bot", "resolved_agent") else "bot",
-        created_at=moment,
-        updated_at=moment,
-    )
-    session.add(conversation)
-    await session.flush()
+    resolved = chat.outcome in ("resolved_bot", "resolved_agent")
+    conversation = await b.conversation(customer, moment, state="resolved" if resolved else "bot")
     for index, question in enumerate(chat.questions):
         last = index == len(chat.questions) - 1
         moment += timedelta(seconds=30)
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                direction="in",
-                author="customer",
-                kind="text",
-                text=question,
-                created_at=moment,
-            )
-        )
+        await b.say(conversation, moment, question)
         moment += timedelta(seconds=2)
         answer = (
             chat.bot_answers[index]
             if index < len(chat.bot_answers)
             else f"Here is what I found about: {question}"
         )
-        bot = Message(
-            conversation_id=conversation.id,
-            direction="out",
-            author="bot",
-            kind="text",
+        bot = await b.message(
+            conversation,
+            moment,
+            "bot",
             text=answer,
-            created_at=moment,
             confidence=chat.confidence,
             responder="offline",
             latency_ms=120,
             needs_human=escalated and last,
             reason=chat.escalation_reason if escalated and last else None,
         )
-        session.add(bot)
-        await session.flush()
         if chat.voted_down == index:
-            session.add(
-                AnswerFeedback(
-                    message_id=bot.id,
-                    conversation_id=conversation.id,
-                    helpful=False,
-                    created_at=moment,
-                    updated_at=moment,
-                )
-            )
+            await b.vote(bot, False, moment)
     if escalated:
         conversation.escalated_at = moment
         conversation.escalation_reason = chat.escalation_reason
         conversation.needs_human = True
         moment += timedelta(minutes=3)
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                direction="out",
-                author="agent",
-                kind="text",
-                text=chat.agent_reply,
-                created_at=moment,
-            )
-        )
+        await b.message(conversation, moment, "agent", text=chat.agent_reply)
     if chat.outcome is not None:
         moment += timedelta(minutes=1)
-        session.add(
-            ConversationOutcome(
-                conversation_id=conversation.id,
-                outcome=chat.outcome,
-                ended_at=moment,
-                decided_at=moment,
-            )
-        )
+        await b.outcome(conversation, chat.outcome, moment, reason=None)
     if chat.rating is not None:
-        session.add(
-            Rating(
-                conversation_id=conversation.id,
-                customer_id=customer.id,
-                score=chat.rating,
-                created_at=moment,
-                updated_at=moment,
-            )
-        )
+        await b.rating(conversation, chat.rating, moment)
     await session.flush()
-    return conversation.id
+    return int(conversation.id)

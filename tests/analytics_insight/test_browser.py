@@ -4,7 +4,6 @@ var/artifacts/analytics.png (ignored by git) for a human to look at."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,11 @@ from helpdesk.analytics.report import write_report
 from helpdesk.brain.knowledge import load_articles
 from helpdesk.config import Settings
 from helpdesk.store.db import create_engine, session_factory
-from helpdesk.store.migrate import upgrade_async
 from tests.analytics_insight.history import write_history
 from tests.analytics_insight.test_dashboard import ICELAND_ANSWER, WEEK, history
 from tests.console.conftest import PASSWORD, StartConsole, add_agent
+from tests.helpers.browser import chromium, keep_screenshot, needs_chromium, sqlite_database
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "artifacts"
 CHARTS = ("volume", "rates", "csat", "ratings", "reasons", "response_times", "clusters")
 # Pixels with any ink per canvas: axes and labels alone are a few thousand.
 INKED = """() => Array.from(document.querySelectorAll("canvas[data-chart]")).map((canvas) => {
@@ -31,85 +28,72 @@ INKED = """() => Array.from(document.querySelectorAll("canvas[data-chart]")).map
   return [canvas.dataset.chart, inked];
 })"""
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
+pytestmark = needs_chromium
 
 
 async def test_the_dashboard_draws_its_charts_in_the_browser(
     tmp_path: Path, start_console: StartConsole
 ) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
-    # The browser test runs on SQLite only: the database is not what it checks.
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'dashboard.db'}"
-    await upgrade_async(database_url)
+    database_url = await sqlite_database(tmp_path, "dashboard.db")
     drafts = tmp_path / "kb_drafts"
     service = await start_console(database_url, kb_drafts_path=drafts)
     await add_agent(service, "grace@example.test", "Grace Hopper", role="admin")
     await write_history(service.runtime.sessions, history())
 
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    async with chromium(playwright_api) as browser:
+        page = await browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.set_default_timeout(15_000)
+        expect = playwright_api.expect
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda message: _console_error(problems, message))
+        page.on("response", lambda response: _failed(problems, response))
+
+        await page.goto(f"{service.base_url}/console/analytics?{WEEK}")
+        await page.get_by_label("Email").fill("grace@example.test")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Analytics", exact=True)).to_be_visible()
+        await expect(page.locator("canvas[data-drawn]")).to_have_count(len(CHARTS))
+
+        instances: list[Any] = await page.evaluate(
+            "() => window.helpdeskCharts.map((c) => [c.canvas.dataset.chart, c.config.type,"
+            " c.data.datasets.map((d) => d.data.filter((v) => v !== null).length)])"
         )
-        try:
-            page = await browser.new_page(viewport={"width": 1360, "height": 1000})
-            page.set_default_timeout(15_000)
-            expect = playwright_api.expect
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-            page.on("console", lambda message: _console_error(problems, message))
-            page.on("response", lambda response: _failed(problems, response))
+        assert [name for name, _, _ in instances] == list(CHARTS)
+        assert {name: kind for name, kind, _ in instances}["volume"] == "bar"
+        assert {name: kind for name, kind, _ in instances}["rates"] == "line"
+        for name, _, points in instances:
+            assert points and points[0] > 0, f"{name} has no data"
+        inked = dict(await page.evaluate(INKED))
+        for name in CHARTS:
+            assert inked[name] > 2000, f"the {name} chart looks empty: {inked}"
+        await expect(
+            page.locator("#headlines [data-key=conversations] .headline-value")
+        ).to_have_text("9")
+        # Tracking, Iceland, password, and the German customers' "where is my parcel".
+        await expect(page.locator("#clusters tbody tr")).to_have_count(4)
 
-            await page.goto(f"{service.base_url}/console/analytics?{WEEK}")
-            await page.get_by_label("Email").fill("grace@example.test")
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Log in").click()
-            await expect(page.get_by_role("heading", name="Analytics", exact=True)).to_be_visible()
-            await expect(page.locator("canvas[data-drawn]")).to_have_count(len(CHARTS))
+        shot = tmp_path / "analytics.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        keep_screenshot(shot, "analytics.png")
 
-            instances: list[Any] = await page.evaluate(
-                "() => window.helpdeskCharts.map((c) => [c.canvas.dataset.chart, c.config.type,"
-                " c.data.datasets.map((d) => d.data.filter((v) => v !== null).length)])"
-            )
-            assert [name for name, _, _ in instances] == list(CHARTS)
-            assert {name: kind for name, kind, _ in instances}["volume"] == "bar"
-            assert {name: kind for name, kind, _ in instances}["rates"] == "line"
-            for name, _, points in instances:
-                assert points and points[0] > 0, f"{name} has no data"
-            inked = dict(await page.evaluate(INKED))
-            for name in CHARTS:
-                assert inked[name] > 2000, f"the {name} chart looks empty: {inked}"
-            await expect(
-                page.locator("#headlines [data-key=conversations] .headline-value")
-            ).to_have_text("9")
-            # Tracking, Iceland, password, and the German customers' "where is my parcel".
-            await expect(page.locator("#clusters tbody tr")).to_have_count(4)
+        # Filters are plain GET forms: pick a language, apply.
+        await page.get_by_label("Language").select_option("de")
+        await page.get_by_role("button", name="Apply").click()
+        await expect(
+            page.locator("#headlines [data-key=conversations] .headline-value")
+        ).to_have_text("0")  # the preset (last 30 days) has no German conversation
 
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shot = tmp_path / "analytics.png"
-            await page.screenshot(path=str(shot), full_page=True)
-            shutil.copy(shot, ARTIFACTS / "analytics.png")
-
-            # Filters are plain GET forms: pick a language, apply.
-            await page.get_by_label("Language").select_option("de")
-            await page.get_by_role("button", name="Apply").click()
-            await expect(
-                page.locator("#headlines [data-key=conversations] .headline-value")
-            ).to_have_text("0")  # the preset (last 30 days) has no German conversation
-
-            # Knowledge gaps: one click saves the pre-filled draft.
-            await page.goto(f"{service.base_url}/console/gaps?{WEEK}")
-            gap = page.locator("#gap-1")
-            await expect(gap.locator(".agent-answer")).to_contain_text("ship to Iceland")
-            await gap.get_by_role("button", name="Save draft").click()
-            await expect(page.locator(".flash-ok")).to_contain_text("Draft saved as")
-            await page.screenshot(path=str(tmp_path / "gaps.png"), full_page=True)
-            shutil.copy(tmp_path / "gaps.png", ARTIFACTS / "gaps.png")
-        finally:
-            await browser.close()
+        # Knowledge gaps: one click saves the pre-filled draft.
+        await page.goto(f"{service.base_url}/console/gaps?{WEEK}")
+        gap = page.locator("#gap-1")
+        await expect(gap.locator(".agent-answer")).to_contain_text("ship to Iceland")
+        await gap.get_by_role("button", name="Save draft").click()
+        await expect(page.locator(".flash-ok")).to_contain_text("Draft saved as")
+        await page.screenshot(path=str(tmp_path / "gaps.png"), full_page=True)
+        keep_screenshot(tmp_path / "gaps.png", "gaps.png")
     assert problems == [], problems  # no CSP violation, no script error
     [article] = load_articles(drafts)
     assert article.body == ICELAND_ANSWER
@@ -117,8 +101,7 @@ async def test_the_dashboard_draws_its_charts_in_the_browser(
 
 async def test_the_report_file_draws_the_same_charts_offline(tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'report.db'}"
-    await upgrade_async(database_url)
+    database_url = await sqlite_database(tmp_path, "report.db")
     settings = Settings(_env_file=None, database_url=database_url, data_dir=tmp_path / "var")
     engine = create_engine(database_url)
     try:
@@ -128,35 +111,25 @@ async def test_the_report_file_draws_the_same_charts_offline(tmp_path: Path) -> 
     period = parse_period(None, "2026-10-01", "2026-10-07")
     report = await write_report(settings, period, tmp_path / "report.html")
 
-    async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            fetched: list[str] = []
-            problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-            page.on("console", lambda message: _console_error(problems, message))
+    async with chromium(playwright_api) as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        fetched: list[str] = []
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("console", lambda message: _console_error(problems, message))
 
-            async def refuse(route: Any) -> None:
-                fetched.append(route.request.url)
-                await route.abort()
+        async def refuse(route: Any) -> None:
+            fetched.append(route.request.url)
+            await route.abort()
 
-            await page.route(lambda url: not url.startswith("file:"), refuse)
-            await page.goto(report.as_uri())
-            await playwright_api.expect(page.locator("canvas[data-drawn]")).to_have_count(
-                len(CHARTS)
-            )
-            inked = dict(await page.evaluate(INKED))
-            for name in CHARTS:
-                assert inked[name] > 2000, f"the {name} chart looks empty: {inked}"
-            await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(tmp_path / "report.png", ARTIFACTS / "report.png")
-        finally:
-            await browser.close()
+        await page.route(lambda url: not url.startswith("file:"), refuse)
+        await page.goto(report.as_uri())
+        await playwright_api.expect(page.locator("canvas[data-drawn]")).to_have_count(len(CHARTS))
+        inked = dict(await page.evaluate(INKED))
+        for name in CHARTS:
+            assert inked[name] > 2000, f"the {name} chart looks empty: {inked}"
+        await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        keep_screenshot(tmp_path / "report.png", "report.png")
     assert fetched == []  # the file needs nothing from anywhere
     assert problems == [], problems
 

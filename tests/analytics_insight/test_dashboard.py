@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import httpx
 from helpdesk.brain.knowledge import load_articles
 from tests.analytics_insight.history import Chat, write_history
 from tests.analytics_insight.test_clusters import TOPICS
-from tests.console.conftest import StartConsole, add_agent, csrf_in, log_in
-from tests.e2e.service import RunningService
+from tests.console.conftest import StartConsole
+from tests.helpers.console import add_agent, browser, csrf_in, flash
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 WEEK = "from=2026-10-01&to=2026-10-07"
@@ -56,18 +54,6 @@ def history() -> list[Chat]:
     ]
 
 
-@asynccontextmanager
-async def signed_in_client(service: RunningService, email: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as client:
-        assert (await log_in(client, email)).status_code == 303
-        yield client
-
-
-def flash(html: str) -> str:
-    found = re.search(r'<p class="flash flash-(\w+)"[^>]*>([^<]*)</p>', html)
-    return f"{found.group(1)}: {found.group(2)}" if found else ""
-
-
 def headline(html: str, key: str) -> tuple[str, str]:
     found = re.search(
         rf'data-key="{key}">.*?headline-value">([^<]*)<.*?headline-change[^>]*>([^<]*)<',
@@ -90,7 +76,7 @@ async def test_an_admin_sees_headlines_against_the_previous_period_charts_and_to
     service = await start_console(database_url)
     await add_agent(service, "grace@example.test", "Grace Hopper", role="admin")
     await write_history(service.runtime.sessions, history())
-    async with signed_in_client(service, "grace@example.test") as client:
+    async with browser(service, "grace@example.test", timeout=60) as client:
         page = await client.get(f"/console/analytics?{WEEK}&language=en")
         assert page.status_code == 200, page.text
         html = page.text
@@ -129,7 +115,7 @@ async def test_an_admin_sees_headlines_against_the_previous_period_charts_and_to
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert "<script>" not in html  # no inline script: the data block is JSON, not code
 
-    async with signed_in_client(service, "grace@example.test") as client:
+    async with browser(service, "grace@example.test", timeout=60) as client:
         german = await client.get(f"/console/analytics?{WEEK}&language=de")
         everyone = await client.get(f"/console/analytics?{WEEK}")
         bad = await client.get("/console/analytics?from=2026-10-07&to=2026-10-01")
@@ -149,7 +135,7 @@ async def test_only_admins_open_analytics_gaps_and_drafts(
         login = await anonymous.get("/console/analytics")
         assert login.status_code == 303
         assert login.headers["location"] == "/console/login?next=/console/analytics"
-    async with signed_in_client(service, "alan@example.test") as agent:
+    async with browser(service, "alan@example.test", timeout=60) as agent:
         inbox = await agent.get("/console")
         assert "/console/analytics" not in inbox.text and "/console/gaps" not in inbox.text
         assert (await agent.get("/console/analytics")).status_code == 403
@@ -169,7 +155,7 @@ async def test_an_admin_saves_a_gap_as_a_draft_article_in_one_click(
     service = await start_console(database_url, kb_drafts_path=drafts)
     await add_agent(service, "grace@example.test", "Grace Hopper", role="admin")
     await write_history(service.runtime.sessions, history())
-    async with signed_in_client(service, "grace@example.test") as client:
+    async with browser(service, "grace@example.test", timeout=60) as client:
         page = await client.get(f"/console/gaps?{WEEK}")
         assert page.status_code == 200
         html = page.text

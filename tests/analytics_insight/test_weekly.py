@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.analytics.weekly import WeeklyReporter, due_week
-from helpdesk.app import create_app
-from helpdesk.brain import Brain
 from helpdesk.brain.embeddings import Encoder
 from helpdesk.config import Settings
 from helpdesk.notify.sendgrid_email import SendGridEmail
 from helpdesk.store.models import Agent
 from tests.analytics_insight.history import Chat, write_history
 from tests.analytics_insight.test_clusters import TOPICS
-from tests.e2e.service import RunningService, service_settings
+from tests.conftest import StartOnSharedBrain
 from tests.fakes.sendgrid_server import FakeSendGrid
-from tests.fakes.telegram_server import FakeTelegram
+from tests.helpers.service import sendgrid_settings
 
 SENDER = "Northwind reports <reports@northwind.example>"
 WEEK_START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
 NEXT_MONDAY_9AM = datetime(2026, 10, 12, 9, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sendgrid() -> AsyncIterator[FakeSendGrid]:
-    async with FakeSendGrid() as fake:
-        yield fake
-    assert fake.spec_violations == []
 
 
 async def add_team(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -81,31 +70,6 @@ def mail_parts(mail: dict[str, Any]) -> tuple[str, str, str, str]:
     return recipient["email"], subject, content["text/plain"], content["text/html"]
 
 
-@pytest.fixture
-async def start_with_data_dir(
-    shared_brain: Brain, telegram: FakeTelegram
-) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
-    """The console's service, with a data dir of its own (the weekly marker lives there)."""
-    started: list[RunningService] = []
-
-    async def start(database_url: str, data_dir: Path, **overrides: Any) -> RunningService:
-        settings = service_settings(
-            database_url,
-            str(data_dir),
-            telegram_api_base=telegram.base_url,
-            token=telegram.token,
-            **overrides,
-        )
-        service = RunningService(settings)
-        service.app = create_app(settings, shared_brain)
-        started.append(await service.start())
-        return service
-
-    yield start
-    for service in started:
-        await service.stop()
-
-
 def test_the_report_is_due_for_last_week_from_monday_at_the_set_hour() -> None:
     settings = Settings(_env_file=None, weekly_report_hour=8, handoff_timezone="Europe/Berlin")
     # Monday 2026-10-12 08:30 in Berlin is 06:30 UTC: last week is due.
@@ -120,7 +84,7 @@ async def test_admins_get_last_weeks_headline_numbers_once(
     sessions: async_sessionmaker[AsyncSession],
     database_url: str,
     encoder: Encoder,
-    sendgrid: FakeSendGrid,
+    fake_sendgrid: FakeSendGrid,
     tmp_path: Path,
 ) -> None:
     settings = Settings(
@@ -130,16 +94,16 @@ async def test_admins_get_last_weeks_headline_numbers_once(
         weekly_report=True,
         public_url="https://help.northwind.example",
     )
-    email = SendGridEmail(sendgrid.api_key, SENDER, api_base=sendgrid.base_url)
+    email = SendGridEmail(fake_sendgrid.api_key, SENDER, api_base=fake_sendgrid.base_url)
     await add_team(sessions)
     await write_history(sessions, last_week(WEEK_START))
     reporter = WeeklyReporter(sessions, settings, email, encoder)
 
-    sendgrid.fail_next(status=503)  # SendGrid has a bad moment for the first admin
+    fake_sendgrid.fail_next(status=503)  # SendGrid has a bad moment for the first admin
     assert await reporter.tick(NEXT_MONDAY_9AM) == 1
     assert await reporter.tick(NEXT_MONDAY_9AM + timedelta(minutes=15)) == 1  # the retry
 
-    mails = [mail_parts(mail) for mail in sendgrid.mails]
+    mails = [mail_parts(mail) for mail in fake_sendgrid.mails]
     assert sorted(to for to, *_ in mails) == ["ada@example.test", "grace@example.test"]
     _, subject, text, html = mails[0]
     assert subject == "Northwind Goods support, week of 2026-10-05: 5 conversations"
@@ -157,65 +121,49 @@ async def test_admins_get_last_weeks_headline_numbers_once(
     assert await reporter.tick(NEXT_MONDAY_9AM + timedelta(days=3)) == 0
     restarted = WeeklyReporter(sessions, settings, email, encoder)
     assert await restarted.tick(NEXT_MONDAY_9AM + timedelta(days=6)) == 0
-    assert len(sendgrid.mails) == 2
+    assert len(fake_sendgrid.mails) == 2
     # The next Monday brings the next week's report.
     assert await restarted.tick(NEXT_MONDAY_9AM + timedelta(days=7)) == 2
-    assert mail_parts(sendgrid.mails[-1])[1].endswith("week of 2026-10-12: 0 conversations")
+    assert mail_parts(fake_sendgrid.mails[-1])[1].endswith("week of 2026-10-12: 0 conversations")
 
 
 async def test_the_running_service_mails_the_report_when_switched_on(
     database_url: str,
-    start_with_data_dir: Callable[..., Awaitable[RunningService]],
-    sendgrid: FakeSendGrid,
+    sessions: async_sessionmaker[AsyncSession],
+    start_on_shared_brain: StartOnSharedBrain,
+    fake_sendgrid: FakeSendGrid,
     tmp_path: Path,
 ) -> None:
-    from helpdesk.store.db import create_engine, session_factory
+    await add_team(sessions)
+    monday = due_week(datetime.now(UTC), Settings(_env_file=None)).start
+    await write_history(sessions, last_week(monday))
 
-    engine = create_engine(database_url)
-    try:
-        await add_team(session_factory(engine))
-        monday = due_week(datetime.now(UTC), Settings(_env_file=None)).start
-        await write_history(session_factory(engine), last_week(monday))
-    finally:
-        await engine.dispose()
-
-    await start_with_data_dir(
+    await start_on_shared_brain(
         database_url,
-        tmp_path,
+        data_dir=tmp_path,  # the weekly marker lives there
         weekly_report=True,
-        sendgrid_api_key=sendgrid.api_key,
-        sendgrid_from=SENDER,
-        sendgrid_api_base=sendgrid.base_url,
+        **sendgrid_settings(fake_sendgrid, SENDER),
     )
 
-    mails = [mail_parts(mail) for mail in await sendgrid.wait_for_mails(2, timeout=60)]
+    mails = [mail_parts(mail) for mail in await fake_sendgrid.wait_for_mails(2, timeout=60)]
     assert sorted(to for to, *_ in mails) == ["ada@example.test", "grace@example.test"]
     assert all("Conversations: 5 (+150 % vs the week before)" in text for _, _, text, _ in mails)
     await asyncio.sleep(0.5)
-    assert len(sendgrid.mails) == 2  # the admins only; agents and deactivated admins get none
+    assert len(fake_sendgrid.mails) == 2  # the admins only; agents and deactivated admins get none
 
 
 async def test_the_service_mails_nothing_while_the_weekly_report_is_off(
     database_url: str,
-    start_with_data_dir: Callable[..., Awaitable[RunningService]],
-    sendgrid: FakeSendGrid,
+    sessions: async_sessionmaker[AsyncSession],
+    start_on_shared_brain: StartOnSharedBrain,
+    fake_sendgrid: FakeSendGrid,
     tmp_path: Path,
 ) -> None:
-    from helpdesk.store.db import create_engine, session_factory
-
-    engine = create_engine(database_url)
-    try:
-        await add_team(session_factory(engine))
-    finally:
-        await engine.dispose()
-    service = await start_with_data_dir(
-        database_url,
-        tmp_path,
-        sendgrid_api_key=sendgrid.api_key,
-        sendgrid_from=SENDER,
-        sendgrid_api_base=sendgrid.base_url,
+    await add_team(sessions)
+    service = await start_on_shared_brain(
+        database_url, data_dir=tmp_path, **sendgrid_settings(fake_sendgrid, SENDER)
     )
     assert service.settings.weekly_report is False
     await asyncio.sleep(1.0)
-    assert sendgrid.mails == []
+    assert fake_sendgrid.mails == []
     assert not (tmp_path / "weekly_report.json").exists()

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from helpdesk.store.agents import issue_token
 from helpdesk.store.models import Agent
 from helpdesk.store.types import utcnow
-from tests.e2e.conftest import StartService, data_dir, llm, start_service, telegram  # noqa: F401
+from tests.e2e.conftest import StartService, start_service  # noqa: F401
 from tests.e2e.service import RunningService
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update

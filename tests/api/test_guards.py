@@ -201,6 +201,9 @@ async def test_openapi_documents_every_route_with_bearer_auth(
         ("GET", "/api/events"),
         ("GET", "/api/analytics/summary"),
         ("GET", "/api/analytics/export"),
+        ("GET", "/api/settings"),
+        ("PUT", "/api/settings"),
+        ("DELETE", "/api/settings/{key}"),
     }
     claim = spec["paths"][f"{conversation}/assign"]["post"]
     assert {"200", "401", "403", "404", "409", "422"} <= set(claim["responses"])

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from helpdesk.app import create_app
-from helpdesk.brain import Brain
 from helpdesk.campaigns.progress import Progress
 from helpdesk.campaigns.segments import parse_segment
 from helpdesk.campaigns.service import Draft, create
@@ -21,65 +18,31 @@ from helpdesk.config import SAMPLE_KNOWLEDGE_PATH
 from helpdesk.store import campaigns as campaign_store
 from helpdesk.store.models import CampaignRecipient, Customer
 from helpdesk.store.types import utcnow
-from tests.console.conftest import shared_brain
-from tests.e2e.conftest import data_dir, telegram
-from tests.e2e.service import RunningService, service_settings
-from tests.fakes.telegram_server import FakeTelegram
+from tests.conftest import StartOnSharedBrain
+from tests.e2e.service import RunningService
 from tests.fakes.twilio_server import FakeTwilio
-
-__all__ = ["data_dir", "shared_brain", "telegram"]
-
-SENDER = "+15005550006"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-    assert fake.spec_violations == []
-
+from tests.helpers.service import twilio_settings
 
 StartService = Callable[..., Awaitable[RunningService]]
 
 
 @pytest.fixture
-async def start(
-    database_url: str,
-    data_dir: Path,
-    telegram: FakeTelegram,
-    fake_twilio: FakeTwilio,
-    shared_brain: Brain,
-) -> AsyncIterator[StartService]:
+def start(
+    database_url: str, fake_twilio: FakeTwilio, start_on_shared_brain: StartOnSharedBrain
+) -> StartService:
     """The service wired to both fakes; Twilio signs the loopback URL it calls."""
-    started: list[RunningService] = []
 
     async def run(**overrides: Any) -> RunningService:
-        values: dict[str, Any] = {
-            "twilio_account_sid": fake_twilio.account_sid,
-            "twilio_auth_token": fake_twilio.auth_token,
-            "twilio_from": SENDER,
-            "twilio_api_base": fake_twilio.base_url,
+        values = {
+            **twilio_settings(fake_twilio),
             "campaign_sms_rate": 50.0,
             "handoff_alert_channels": ["email"],
         }
-        values.update(overrides)
-        settings = service_settings(
-            database_url,
-            str(data_dir),
-            telegram_api_base=telegram.base_url,
-            token=telegram.token,
-            **values,
-        )
-        service = RunningService(settings)
-        service.app = create_app(settings, shared_brain)
-        started.append(await service.start())
-        settings.public_url = service.base_url
+        service = await start_on_shared_brain(database_url, **{**values, **overrides})
+        service.settings.public_url = service.base_url
         return service
 
-    yield run
-    for service in started:
-        if service.base_url:
-            await service.stop()
+    return run
 
 
 async def add_customer(

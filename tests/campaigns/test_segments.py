@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,19 +12,11 @@ from helpdesk.campaigns.segments import Segment, SegmentError, parse_segment
 from helpdesk.campaigns.service import Draft, plan
 from helpdesk.campaigns.templates import Person, TemplateError, check_template, render
 from helpdesk.config import SAMPLE_KNOWLEDGE_PATH
-from helpdesk.store.db import create_engine, session_factory
 from helpdesk.store.models import Conversation, Message
 from helpdesk.store.types import utcnow
 from tests.campaigns.conftest import add_customer
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[Sessions]:
-    engine = create_engine(database_url)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def asked(sessions: Sessions, customer_id: int, article_id: str, days_ago: int) -> None:

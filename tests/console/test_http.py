@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 
 from helpdesk.console.pages import LOGIN_FAILED
-from tests.console.conftest import PASSWORD, StartConsole, add_agent, csrf_in, log_in
-from tests.e2e.service import RunningService
+from tests.console.conftest import StartConsole
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
-
-
-@asynccontextmanager
-async def browser(service: RunningService) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
-        yield client
-
-
-def flash(html: str) -> str:
-    found = re.search(r'<p class="flash flash-(\w+)"[^>]*>([^<]*)</p>', html)
-    return f"{found.group(1)}: {found.group(2)}" if found else ""
+from tests.helpers.console import PASSWORD, add_agent, browser, csrf_in, flash, log_in
 
 
 async def test_login_is_required_and_failures_all_look_the_same(

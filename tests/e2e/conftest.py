@@ -1,4 +1,7 @@
-"""Fixtures for end-to-end tests: fake Telegram and LLM servers and the service itself."""
+"""Fixtures for end-to-end tests: the service itself, with a brain of its own.
+
+The fake Telegram and LLM servers (`telegram`, `llm`) and `data_dir` are in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import data_dir, llm, telegram
 from tests.e2e.service import RunningService, service_settings
-from tests.fakes.llm_server import FakeLLM
 from tests.fakes.telegram_server import FakeTelegram
 
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-    # Whatever a test did, every request we sent must be one Telegram accepts.
-    assert fake.spec_violations == []
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLM]:
-    async with FakeLLM() as fake:
-        yield fake
-
+# Still importable from here, as they were defined here before (tests/admin_settings).
+__all__ = ["data_dir", "llm", "telegram"]
 
 StartService = Callable[..., Awaitable[RunningService]]
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Shared by every service in the run: the knowledge index is built once."""
-    return tmp_path_factory.mktemp("var")
 
 
 @pytest.fixture

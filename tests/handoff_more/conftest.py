@@ -2,55 +2,29 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 from sqlalchemy import select
 
 from helpdesk.store import agents as agent_store
 from helpdesk.store.models import Agent, ConversationEvent
 from tests.api.conftest import Api, signed_in
-from tests.console.conftest import (
-    PASSWORD,
-    StartConsole,
-    add_agent,
-    csrf_in,
-    data_dir,
-    log_in,
-    shared_brain,
-    start_console,
-    telegram,
-)
+from tests.console.conftest import StartConsole, start_console
 from tests.e2e.service import RunningService
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
+from tests.helpers.console import PASSWORD, add_agent, browser, csrf_in, flash, log_in
 
 __all__ = [
     "PASSWORD",
     "Api",
     "StartConsole",
     "add_agent",
+    "browser",
     "csrf_in",
-    "data_dir",
+    "flash",
     "log_in",
-    "shared_brain",
     "signed_in",
     "start_console",
-    "telegram",
 ]
-
-
-@asynccontextmanager
-async def browser(service: RunningService) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=15) as client:
-        yield client
-
-
-def flash(html: str) -> str:
-    found = re.search(r'<p class="flash flash-(\w+)"[^>]*>([^<]*)</p>', html)
-    return f"{found.group(1)}: {found.group(2)}" if found else ""
 
 
 async def escalated(service: RunningService, tg: FakeTelegram, chat_id: int) -> int:

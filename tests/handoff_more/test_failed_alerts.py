@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.twilio_server import FakeTwilio
 from tests.handoff_more.conftest import (
@@ -17,15 +13,9 @@ from tests.handoff_more.conftest import (
     log_in,
     signed_in,
 )
+from tests.helpers.service import twilio_settings
 
 BAD_NUMBER = "+14155550123"
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-    assert fake.spec_violations == []
 
 
 async def test_a_rejected_sms_is_shown_on_the_conversation_and_to_admins(
@@ -37,10 +27,7 @@ async def test_a_rejected_sms_is_shown_on_the_conversation_and_to_admins(
     fake_twilio.invalid_numbers.add(BAD_NUMBER)  # Twilio answers 400, code 21211
     service = await start_console(
         database_url,
-        twilio_account_sid=fake_twilio.account_sid,
-        twilio_auth_token=fake_twilio.auth_token,
-        twilio_from="+15005550006",
-        twilio_api_base=fake_twilio.base_url,
+        **twilio_settings(fake_twilio),
         handoff_alert_channels=["sms"],
         handoff_sla_seconds=300,
     )

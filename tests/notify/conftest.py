@@ -17,21 +17,6 @@ SENDER_EMAIL = "Northwind Support <help@northwind.example>"
 
 
 @pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-    # Whatever a test provoked, every request the SDK sent must be on Twilio's spec.
-    assert fake.spec_violations == []
-
-
-@pytest.fixture
-async def fake_sendgrid() -> AsyncIterator[FakeSendGrid]:
-    async with FakeSendGrid() as fake:
-        yield fake
-    assert fake.spec_violations == []
-
-
-@pytest.fixture
 async def sms(fake_twilio: FakeTwilio) -> AsyncIterator[TwilioSms]:
     sender = TwilioSms(
         fake_twilio.account_sid,

@@ -9,101 +9,62 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from helpdesk.app import create_app
-from helpdesk.brain import Brain, load_brain
 from helpdesk.store.models import Customer, PhoneVerification
-from tests.e2e.conftest import data_dir, telegram
-from tests.e2e.service import RunningService, service_settings
+from tests.conftest import StartOnSharedBrain
+from tests.e2e.service import RunningService
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_contact_update, tg_text_update
 from tests.fakes.twilio_server import FakeTwilio
+from tests.helpers.service import TWILIO_SENDER, twilio_settings
 
-__all__ = ["data_dir", "telegram"]
-
-SENDER = "+15005550006"  # Twilio's magic "valid sender" test number
+SENDER = TWILIO_SENDER
 _CODE_IN_SMS = re.compile(r"\b(\d{6})\b")
 _update_ids = itertools.count(1)
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio() as fake:
-        yield fake
-    # Whatever a test provoked, every request we sent must be one Twilio accepts.
-    assert fake.spec_violations == []
-
-
-@pytest.fixture(scope="session")
-async def shared_brain(data_dir: Path) -> AsyncIterator[Brain]:
-    # The embedding model is most of a start-up; the sample knowledge base is enough here.
-    brain = await load_brain(service_settings("sqlite+aiosqlite://", str(data_dir)))
-    yield brain
-    await brain.aclose()
 
 
 StartService = Callable[..., Awaitable[RunningService]]
 
 
 @pytest.fixture
-async def start_sms(
-    database_url: str,
-    data_dir: Path,
-    telegram: FakeTelegram,
-    fake_twilio: FakeTwilio,
-    shared_brain: Brain,
-) -> AsyncIterator[StartService]:
+def start_sms(
+    database_url: str, fake_twilio: FakeTwilio, start_on_shared_brain: StartOnSharedBrain
+) -> StartService:
     """Start the service wired to both fakes: `verify=True` configures Twilio Verify,
     otherwise our own codes go out through the Messages API. `brain=` swaps the brain."""
-    started: list[RunningService] = []
 
-    async def start(
-        *, verify: bool = False, brain: Brain | None = None, **overrides: Any
-    ) -> RunningService:
-        values: dict[str, Any] = {
-            "twilio_account_sid": fake_twilio.account_sid,
-            "twilio_auth_token": fake_twilio.auth_token,
-            "twilio_from": SENDER,
-            "twilio_api_base": fake_twilio.base_url,
-            "verify_secret": "test-pepper",
-        }
+    async def start(*, verify: bool = False, **overrides: Any) -> RunningService:
+        values = {**twilio_settings(fake_twilio), "verify_secret": "test-pepper"}
         if verify:
             values.update(
                 twilio_verify_service_sid=fake_twilio.verify_service_sid,
                 twilio_verify_api_base=fake_twilio.base_url,
             )
-        values.update(overrides)
-        settings = service_settings(
-            database_url,
-            str(data_dir),
-            telegram_api_base=telegram.base_url,
-            token=telegram.token,
-            **values,
-        )
-        service = RunningService(settings)
-        service.app = create_app(settings, brain or shared_brain)
-        started.append(await service.start())
-        return service
+        return await start_on_shared_brain(database_url, **{**values, **overrides})
 
-    yield start
-    for service in started:
-        await service.stop()
+    return start
 
 
 class TelegramCustomer:
     """One Telegram user in a private chat with the bot."""
 
-    def __init__(self, service: RunningService, tg: FakeTelegram, user_id: int) -> None:
+    def __init__(
+        self,
+        service: RunningService,
+        tg: FakeTelegram,
+        user_id: int,
+        twilio: FakeTwilio | None = None,
+    ) -> None:
         self.service = service
         self.tg = tg
         self.user_id = user_id
+        self.twilio = twilio  # where the SMS with our own codes land
 
     async def _send(self, update: dict[str, Any]) -> dict[str, Any]:
         before = len(self.tg.sent_messages(self.user_id))
@@ -124,6 +85,27 @@ class TelegramCustomer:
             next(_update_ids), self.user_id, phone_number=phone, contact_user_id=contact_user_id
         )
         return await self._send(update)
+
+    async def asks_for_a_code(self, phone: str, *, typed: bool = False) -> dict[str, Any]:
+        """/verify, then their own number: shared with the contact button, or typed."""
+        await self.says("/verify")
+        if typed:
+            return await self.says(phone)
+        return await self.shares_contact(phone, contact_user_id=self.user_id)
+
+    def last_code(self) -> str:
+        """The code in the latest SMS sent through the Messages API."""
+        assert self.twilio is not None
+        return code_in(self.twilio.messages[-1])
+
+    async def gets_a_code(self, phone: str) -> str:
+        await self.asks_for_a_code(phone)
+        return self.last_code()
+
+    async def verifies(self, phone: str) -> None:
+        """Shares their number (a verification already asked for) and types the code."""
+        await self.shares_contact(phone, contact_user_id=self.user_id)
+        assert "is verified" in (await self.says(self.last_code()))["text"]
 
     async def row(self) -> Customer:
         async with self.service.runtime.sessions() as session:
@@ -154,8 +136,27 @@ class TelegramCustomer:
             )
 
 
-def customer(service: RunningService, tg: FakeTelegram, user_id: int) -> TelegramCustomer:
-    return TelegramCustomer(service, tg, user_id)
+def customer(
+    service: RunningService, tg: FakeTelegram, user_id: int, twilio: FakeTwilio | None = None
+) -> TelegramCustomer:
+    return TelegramCustomer(service, tg, user_id, twilio)
+
+
+NewCustomer = Callable[..., Awaitable[TelegramCustomer]]
+
+
+@pytest.fixture
+def new_customer(
+    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+) -> NewCustomer:
+    """`await new_customer(ADA, **settings)`: a service started with these settings (as
+    `start_sms` takes them) and that Telegram user in a chat with its bot."""
+
+    async def make(user_id: int, **settings: Any) -> TelegramCustomer:
+        service = await start_sms(**settings)
+        return TelegramCustomer(service, telegram, user_id, fake_twilio)
+
+    return make
 
 
 def code_in(sms: dict[str, Any]) -> str:

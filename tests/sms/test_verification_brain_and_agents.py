@@ -21,7 +21,7 @@ from tests.e2e.service import service_settings
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
 from tests.fakes.twilio_server import FakeTwilio
-from tests.sms.conftest import StartService, code_in, customer, keyboard_buttons
+from tests.sms.conftest import StartService, customer, keyboard_buttons
 
 ADA, BOB = 7201, 7202
 PHONE = "+33612345678"
@@ -49,16 +49,11 @@ async def tagged_brain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     await brain.aclose()
 
 
-async def verify(ada, fake_twilio: FakeTwilio) -> None:  # type: ignore[no-untyped-def]
-    await ada.shares_contact(PHONE, contact_user_id=ada.user_id)
-    assert "is verified" in (await ada.says(code_in(fake_twilio.messages[-1])))["text"]
-
-
 async def test_a_reserved_answer_waits_until_the_customer_has_verified(
     start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio, tagged_brain: Brain
 ) -> None:
     service = await start_sms(brain=tagged_brain)
-    ada = customer(service, telegram, ADA)
+    ada = customer(service, telegram, ADA, fake_twilio)
 
     gated = await ada.says(TRACKING)
     assert "verify your phone number first" in gated["text"]
@@ -69,7 +64,7 @@ async def test_a_reserved_answer_waits_until_the_customer_has_verified(
     # Tapping the button sends its text, which starts the verification like /verify.
     ask = await ada.says(button["text"])
     assert keyboard_buttons(ask)[0]["request_contact"] is True
-    await verify(ada, fake_twilio)
+    await ada.verifies(PHONE)
 
     answered = await ada.says(TRACKING)
     assert "tracking link" in answered["text"]
@@ -95,7 +90,7 @@ async def test_agents_see_the_verified_number_in_the_api_and_the_console(
     start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
 ) -> None:
     service = await start_sms()
-    ada = customer(service, telegram, ADA)
+    ada = customer(service, telegram, ADA, fake_twilio)
     api = await signed_in(service, "agent@example.com")
 
     await ada.says("/verify")
@@ -107,7 +102,7 @@ async def test_agents_see_the_verified_number_in_the_api_and_the_console(
     detail = (await api.get(f"/conversations/{conversation['id']}")).json()
     assert detail["customer"]["phone_e164"] is None
 
-    assert "is verified" in (await ada.says(code_in(fake_twilio.messages[-1])))["text"]
+    assert "is verified" in (await ada.says(ada.last_code()))["text"]
     detail = (await api.get(f"/conversations/{conversation['id']}")).json()
     assert detail["customer"]["phone_e164"] == PHONE
     assert detail["customer"]["phone_verified_at"] is not None
@@ -125,12 +120,12 @@ async def test_an_agent_can_ask_a_customer_to_verify_during_a_handoff(
     start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
 ) -> None:
     service = await start_sms()
-    ada = customer(service, telegram, ADA)
+    ada = customer(service, telegram, ADA, fake_twilio)
     await ada.says("/human")  # a person owns the conversation from now on
 
     ask = await ada.says("/verify")
     assert keyboard_buttons(ask)[0]["request_contact"] is True
-    await verify(ada, fake_twilio)
+    await ada.verifies(PHONE)
     assert (await ada.row()).phone_e164 == PHONE
 
     # Anything else is still the agent's to answer: the bot stays quiet.
@@ -144,11 +139,10 @@ async def test_a_verification_survives_a_restart(
     start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
 ) -> None:
     service = await start_sms()
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.shares_contact(PHONE, contact_user_id=ADA)
+    ada = customer(service, telegram, ADA, fake_twilio)
+    await ada.asks_for_a_code(PHONE)
     await service.stop()
 
     restarted = await start_sms()
-    ada = customer(restarted, telegram, ADA)
-    assert "is verified" in (await ada.says(code_in(fake_twilio.messages[-1])))["text"]
+    ada = customer(restarted, telegram, ADA, fake_twilio)
+    assert "is verified" in (await ada.says(ada.last_code()))["text"]

@@ -14,17 +14,16 @@ from helpdesk.store.models import PhoneVerification
 from helpdesk.store.types import utcnow
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.twilio_server import FakeTwilio
-from tests.sms.conftest import SENDER, StartService, code_in, customer, keyboard_buttons
+from tests.sms.conftest import SENDER, NewCustomer, code_in, customer, keyboard_buttons
 
 ADA = 7001
 PHONE = "+4915112345678"
 
 
 async def test_customer_shares_their_number_and_verifies_it_with_the_code(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA)
 
     ask = await ada.says("/verify")
     assert "verify your phone number" in ask["text"]
@@ -68,10 +67,9 @@ async def test_customer_shares_their_number_and_verifies_it_with_the_code(
 
 
 async def test_a_typed_number_is_normalised_to_e164(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify_default_region="GB")
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA, verify_default_region="GB")
     await ada.says("/verify")
     sent = await ada.says("07911 123456")  # national format: the default region fills in +44
     assert "sent a 6-digit code" in sent["text"]
@@ -85,13 +83,10 @@ async def test_a_typed_number_is_normalised_to_e164(
 
 
 async def test_a_wrong_code_says_how_many_tries_are_left_and_the_fifth_locks_it(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.shares_contact(PHONE, contact_user_id=ADA)
-    code = code_in(fake_twilio.messages[-1])
+    ada = await new_customer(ADA)
+    code = await ada.gets_a_code(PHONE)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
     replies = [(await ada.says(wrong))["text"] for _ in range(4)]
@@ -113,13 +108,10 @@ async def test_a_wrong_code_says_how_many_tries_are_left_and_the_fifth_locks_it(
 
 
 async def test_an_expired_code_is_refused_even_if_right(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.shares_contact(PHONE, contact_user_id=ADA)
-    code = code_in(fake_twilio.messages[-1])
+    ada = await new_customer(ADA)
+    code = await ada.gets_a_code(PHONE)
     # Ten minutes later (the row's expiry moved instead of waiting).
     await ada.move_verification(expires_at=utcnow() - timedelta(seconds=1))
 
@@ -130,13 +122,10 @@ async def test_an_expired_code_is_refused_even_if_right(
 
 
 async def test_a_new_code_waits_for_the_cooldown_and_replaces_the_old_one(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.shares_contact(PHONE, contact_user_id=ADA)
-    first = code_in(fake_twilio.messages[-1])
+    ada = await new_customer(ADA)
+    first = await ada.gets_a_code(PHONE)
 
     too_soon = await ada.shares_contact(PHONE, contact_user_id=ADA)
     assert "ask for a new one in" in too_soon["text"]
@@ -150,7 +139,7 @@ async def test_a_new_code_waits_for_the_cooldown_and_replaces_the_old_one(
     resent = await ada.shares_contact(PHONE, contact_user_id=ADA)
     assert "sent a 6-digit code" in resent["text"]
     assert len(fake_twilio.messages) == 2
-    second = code_in(fake_twilio.messages[-1])
+    second = ada.last_code()
 
     if first != second:  # one chance in a million that they are equal
         stale = await ada.says(first)
@@ -159,14 +148,14 @@ async def test_a_new_code_waits_for_the_cooldown_and_replaces_the_old_one(
 
 
 async def test_codes_are_capped_per_day_per_number_and_per_telegram_user(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, telegram: FakeTelegram, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(
+    ada = await new_customer(
+        ADA,
         verify_resend_cooldown_seconds=0,
         verify_daily_limit_per_number=2,
         verify_daily_limit_per_user=3,
     )
-    ada = customer(service, telegram, ADA)
     await ada.says("/verify")
     for _ in range(2):
         assert "sent a 6-digit code" in (await ada.says(PHONE))["text"]
@@ -175,7 +164,7 @@ async def test_codes_are_capped_per_day_per_number_and_per_telegram_user(
     assert len(fake_twilio.messages) == 2
 
     # Another customer cannot have that number texted either today...
-    bob = customer(service, telegram, 7002)
+    bob = customer(ada.service, telegram, 7002)
     await bob.says("/verify")
     assert "maximum number" in (await bob.says(PHONE))["text"]
     # ...and Ada gets one more code, to another number, before her own cap.
@@ -184,7 +173,7 @@ async def test_codes_are_capped_per_day_per_number_and_per_telegram_user(
     assert len(fake_twilio.messages) == 3
 
     # A day later the caps are lifted.
-    async with service.runtime.sessions.begin() as session:
+    async with ada.service.runtime.sessions.begin() as session:
         for row in (await session.scalars(select(PhoneVerification))).all():
             if row.sent_at is not None:
                 row.sent_at -= timedelta(hours=24, seconds=1)
@@ -192,10 +181,9 @@ async def test_codes_are_capped_per_day_per_number_and_per_telegram_user(
 
 
 async def test_an_invalid_number_or_a_landline_gets_a_clear_message_and_no_sms(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA)
     await ada.says("/verify")
 
     invalid = await ada.says("+1 555 555 0123")
@@ -212,10 +200,9 @@ async def test_an_invalid_number_or_a_landline_gets_a_clear_message_and_no_sms(
 
 
 async def test_a_contact_that_is_not_the_senders_own_is_refused(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA)
     await ada.says("/verify")
 
     someone_else = await ada.shares_contact(PHONE, contact_user_id=9999)
@@ -229,10 +216,9 @@ async def test_a_contact_that_is_not_the_senders_own_is_refused(
 
 
 async def test_every_failure_to_send_reads_the_same(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify_resend_cooldown_seconds=0)
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA, verify_resend_cooldown_seconds=0)
     await ada.says("/verify")
 
     fake_twilio.invalid_numbers.add(PHONE)  # Twilio: 21211 invalid "To"
@@ -253,13 +239,10 @@ async def test_every_failure_to_send_reads_the_same(
 
 
 async def test_cancel_ends_the_verification(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms()
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.shares_contact(PHONE, contact_user_id=ADA)
-    code = code_in(fake_twilio.messages[-1])
+    ada = await new_customer(ADA)
+    code = await ada.gets_a_code(PHONE)
 
     cancelled = await ada.says("Cancel")
     assert cancelled["text"] == "Okay, I've cancelled the phone verification."

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from helpdesk.store.types import utcnow
-from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.twilio_server import FakeTwilio
-from tests.sms.conftest import StartService, customer
+from tests.sms.conftest import NewCustomer
 
 ADA = 7101
 PHONE = "+447911123456"
@@ -19,10 +18,9 @@ WRONG = "000000"
 
 
 async def test_twilio_verify_sends_and_checks_the_code(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify=True)
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA, verify=True)
     await ada.says("/verify")
 
     sent = await ada.shares_contact(PHONE.lstrip("+"), contact_user_id=ADA)
@@ -41,12 +39,10 @@ async def test_twilio_verify_sends_and_checks_the_code(
 
 
 async def test_wrong_codes_count_down_and_the_fifth_locks_the_verification(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify=True)
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.says(PHONE)
+    ada = await new_customer(ADA, verify=True)
+    await ada.asks_for_a_code(PHONE, typed=True)
 
     texts = [(await ada.says(WRONG))["text"] for _ in range(5)]
     assert texts[0] == "That code isn't right. You have 4 more tries."
@@ -60,13 +56,11 @@ async def test_wrong_codes_count_down_and_the_fifth_locks_the_verification(
 
 
 async def test_twilios_own_attempt_limit_locks_it_too(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
     # Our limit set above Twilio's: Twilio answers 60202 (429) at its sixth check.
-    service = await start_sms(verify=True, verify_max_attempts=10)
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.says(PHONE)
+    ada = await new_customer(ADA, verify=True, verify_max_attempts=10)
+    await ada.asks_for_a_code(PHONE, typed=True)
     for _ in range(5):
         assert "isn't right" in (await ada.says(WRONG))["text"]
     locked = await ada.says(fake_twilio.verify_code)
@@ -75,12 +69,10 @@ async def test_twilios_own_attempt_limit_locks_it_too(
 
 
 async def test_an_expired_verification_is_refused_without_asking_twilio(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify=True)
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.says(PHONE)
+    ada = await new_customer(ADA, verify=True)
+    await ada.asks_for_a_code(PHONE, typed=True)
     await ada.move_verification(expires_at=utcnow() - timedelta(seconds=1))
 
     expired = await ada.says(fake_twilio.verify_code)
@@ -89,10 +81,9 @@ async def test_an_expired_verification_is_refused_without_asking_twilio(
 
 
 async def test_resend_cooldown_and_send_failures_behave_as_with_our_own_codes(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify=True)
-    ada = customer(service, telegram, ADA)
+    ada = await new_customer(ADA, verify=True)
     await ada.says("/verify")
 
     fake_twilio.invalid_numbers.add(PHONE)  # Verify: 60200 invalid parameter `To`
@@ -108,12 +99,10 @@ async def test_resend_cooldown_and_send_failures_behave_as_with_our_own_codes(
 
 
 async def test_a_check_during_a_twilio_outage_costs_no_attempt(
-    start_sms: StartService, telegram: FakeTelegram, fake_twilio: FakeTwilio
+    new_customer: NewCustomer, fake_twilio: FakeTwilio
 ) -> None:
-    service = await start_sms(verify=True)
-    ada = customer(service, telegram, ADA)
-    await ada.says("/verify")
-    await ada.says(PHONE)
+    ada = await new_customer(ADA, verify=True)
+    await ada.asks_for_a_code(PHONE, typed=True)
 
     fake_twilio.fail_next(status=503)
     outage = await ada.says(fake_twilio.verify_code)

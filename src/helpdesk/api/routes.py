@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from helpdesk.api import agents, analytics, auth, conversations, events
+from helpdesk.api import agents, analytics, auth, conversations, events, settings
 
 router = APIRouter(prefix="/api")
-for module in (auth, agents, conversations, events, analytics):
+for module in (auth, agents, conversations, events, analytics, settings):
     router.include_router(module.router)

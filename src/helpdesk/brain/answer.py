@@ -35,8 +35,15 @@ class Brain:
         self.encoder = encoder
         self.index = index
         self.llm = llm
-        self.offline = OfflineResponder(settings.answer_threshold)
+        self._offline = OfflineResponder(settings.answer_threshold)
         self._reindex_lock = asyncio.Lock()
+
+    @property
+    def offline(self) -> OfflineResponder:
+        # Follows the settings: an admin may change answer_threshold while we run.
+        if self._offline.threshold != self.settings.answer_threshold:
+            self._offline = OfflineResponder(self.settings.answer_threshold)
+        return self._offline
 
     @property
     def article_count(self) -> int:

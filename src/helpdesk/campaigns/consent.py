@@ -1,6 +1,6 @@
 """Consent: who may get an update on which channel, and how customers change it.
 
-The customer columns (store/models.py, migration 0003) hold the history as moments:
+The customer columns (store/models/conversations.py, migration 0003) hold the history as moments:
 - `notifications_opted_out_at`: `/notifications off` in the chat. No update at all,
   on any channel, until `/notifications on` clears it.
 - `sms_opted_in_at` / `sms_opted_out_at`: SMS needs an explicit opt-in (START by SMS

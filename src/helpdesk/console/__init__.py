@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from helpdesk.console import actions, alerts, analytics, pages, stream, updates
+from helpdesk.console import actions, alerts, analytics, pages, settings, stream, updates
 from helpdesk.console.render import STATIC_DIR, STATIC_PREFIX
 
 router = APIRouter()
@@ -18,6 +18,7 @@ router.include_router(stream.router)
 router.include_router(updates.router)
 router.include_router(alerts.router)
 router.include_router(analytics.router)
+router.include_router(settings.router)
 
 
 def static_files() -> StaticFiles:

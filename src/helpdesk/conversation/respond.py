@@ -85,7 +85,11 @@ class ConversationService:
     ) -> None:
         self._sessions = sessions
         self._brain = brain
-        self._company = company_name
+        # A name other than the settings' is the caller's fixed choice; otherwise follow
+        # the settings, which an admin may change while we run.
+        self._fixed_company = (
+            company_name if settings is None or company_name != settings.company_name else None
+        )
         self._history_turns = history_turns
         self._parsers = dict(parsers or {})
         self._outlets = dict(outlets or {})
@@ -97,6 +101,10 @@ class ConversationService:
         self._on_escalated = on_escalated
         self._verification = verification
         self._feedback = feedback
+
+    @property
+    def _company(self) -> str:
+        return self._fixed_company or self._settings.company_name
 
     def remember(self, update_row_id: int, incoming: IncomingMessage) -> None:
         """Keep a just-stored update's parsed form, sparing a database read to process it."""

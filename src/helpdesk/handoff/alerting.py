@@ -119,6 +119,13 @@ class AlertWorker:
         self._poked.add(conversation_id)
         self._wake.set()
 
+    def settings_changed(self, _settings: object = None) -> None:
+        """Re-plan every waiting conversation now: their next checks were timed with the
+        old SLA (planning is idempotent, so nothing is sent twice)."""
+        self._poked.update(self._next_check)
+        self._rescan_at = None
+        self._wake.set()
+
     # A failed delivery is news for the plan just as an escalation is.
     recheck = escalated
 

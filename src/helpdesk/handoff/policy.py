@@ -141,14 +141,13 @@ class EscalationPolicy:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.keywords = tuple(
-            dict.fromkeys(
-                [
-                    *settings.escalation_keywords,
-                    *(k for ks in settings.escalation_keywords_by_language.values() for k in ks),
-                ]
-            )
-        )
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """Every keyword list as one, read on each message: admins change them live."""
+        s = self.settings
+        by_language = (k for ks in s.escalation_keywords_by_language.values() for k in ks)
+        return tuple(dict.fromkeys([*s.escalation_keywords, *by_language]))
 
     async def evaluate(
         self,

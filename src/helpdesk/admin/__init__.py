@@ -1,0 +1,1 @@
+"""Administration that is neither a conversation nor an agent: settings changed live."""
