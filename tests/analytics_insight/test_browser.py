@@ -16,8 +16,9 @@ from helpdesk.config import Settings
 from helpdesk.store.db import create_engine, session_factory
 from tests.analytics_insight.history import write_history
 from tests.analytics_insight.test_dashboard import ICELAND_ANSWER, WEEK, history
-from tests.console.conftest import PASSWORD, StartConsole, add_agent
+from tests.console.conftest import StartConsole
 from tests.helpers.browser import chromium, keep_screenshot, needs_chromium, sqlite_database
+from tests.helpers.console import PASSWORD, add_agent
 
 CHARTS = ("volume", "rates", "csat", "ratings", "reasons", "response_times", "clusters")
 # Pixels with any ink per canvas: axes and labels alone are a few thousand.

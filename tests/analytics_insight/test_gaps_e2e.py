@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 
 from helpdesk.brain.knowledge import load_articles
-from tests.console.conftest import StartConsole, add_agent, csrf_in, log_in
+from tests.console.conftest import StartConsole
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
+from tests.helpers.console import add_agent, csrf_in, log_in
 
 CHAT = 4242
 QUESTION = "Do you deliver to research stations in Antarctica?"

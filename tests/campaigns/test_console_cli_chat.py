@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 
 from tests.campaigns.conftest import StartService, add_customer, wait_done
-from tests.console.conftest import add_agent, csrf_in, log_in
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
 from tests.fakes.twilio_server import FakeTwilio
+from tests.helpers.console import add_agent, csrf_in, log_in
 
 HELPDESK = Path(sys.executable).with_name("helpdesk")
 

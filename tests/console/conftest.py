@@ -1,14 +1,10 @@
-"""Console fixtures: the real service with the one embedding model tests share; log-ins."""
+"""Console fixtures: the real service on the embedding model the tests share."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import StartOnSharedBrain
-from tests.helpers.console import PASSWORD, add_agent, csrf_in, log_in
-
-# The console helpers, importable from here too.
-__all__ = ["PASSWORD", "StartConsole", "add_agent", "csrf_in", "log_in"]
 
 StartConsole = StartOnSharedBrain
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.conftest import PASSWORD, StartConsole, add_agent
+from tests.console.conftest import StartConsole
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_photo_update, tg_text_update
 from tests.helpers.browser import chromium, keep_screenshot, needs_chromium, sqlite_database
+from tests.helpers.console import PASSWORD, add_agent
 
 CHAT = 801
 

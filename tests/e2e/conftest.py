@@ -11,12 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import data_dir, llm, telegram
 from tests.e2e.service import RunningService, service_settings
 from tests.fakes.telegram_server import FakeTelegram
-
-# Still importable from here, as they were defined here before (tests/admin_settings).
-__all__ = ["data_dir", "llm", "telegram"]
 
 StartService = Callable[..., Awaitable[RunningService]]
 

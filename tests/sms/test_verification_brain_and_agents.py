@@ -16,11 +16,11 @@ import pytest
 from helpdesk.brain import Brain, load_brain
 from helpdesk.config import SAMPLE_KNOWLEDGE_PATH
 from tests.api.conftest import conversation_of, signed_in
-from tests.console.conftest import add_agent, log_in
 from tests.e2e.service import service_settings
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_updates import tg_text_update
 from tests.fakes.twilio_server import FakeTwilio
+from tests.helpers.console import add_agent, log_in
 from tests.sms.conftest import StartService, customer, keyboard_buttons
 
 ADA, BOB = 7201, 7202

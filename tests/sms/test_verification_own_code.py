@@ -83,7 +83,7 @@ async def test_a_typed_number_is_normalised_to_e164(
 
 
 async def test_a_wrong_code_says_how_many_tries_are_left_and_the_fifth_locks_it(
-    new_customer: NewCustomer, fake_twilio: FakeTwilio
+    new_customer: NewCustomer,
 ) -> None:
     ada = await new_customer(ADA)
     code = await ada.gets_a_code(PHONE)
@@ -107,9 +107,7 @@ async def test_a_wrong_code_says_how_many_tries_are_left_and_the_fifth_locks_it(
     assert (await ada.row()).phone_verified_at is None
 
 
-async def test_an_expired_code_is_refused_even_if_right(
-    new_customer: NewCustomer, fake_twilio: FakeTwilio
-) -> None:
+async def test_an_expired_code_is_refused_even_if_right(new_customer: NewCustomer) -> None:
     ada = await new_customer(ADA)
     code = await ada.gets_a_code(PHONE)
     # Ten minutes later (the row's expiry moved instead of waiting).
@@ -238,9 +236,7 @@ async def test_every_failure_to_send_reads_the_same(
     assert "sent a 6-digit code" in (await ada.says(PHONE))["text"]
 
 
-async def test_cancel_ends_the_verification(
-    new_customer: NewCustomer, fake_twilio: FakeTwilio
-) -> None:
+async def test_cancel_ends_the_verification(new_customer: NewCustomer) -> None:
     ada = await new_customer(ADA)
     code = await ada.gets_a_code(PHONE)
 
