@@ -64,6 +64,7 @@ async def load(
     args: argparse.Namespace, url: str, pid: int, telegram: FakeTelegram
 ) -> dict[str, float]:
     accept_ms: list[float] = []
+    redelivered = [0]
     added_ms: list[float] = []
     sent_at: dict[tuple[int, int], float] = {}
     limits = httpx.Limits(max_connections=args.customers, max_keepalive_connections=args.customers)
@@ -73,6 +74,23 @@ async def load(
     )
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
 
+        async def deliver(update: dict[str, object]) -> httpx.Response:
+            # Like Telegram, deliver again when the connection fails (uvicorn closing an
+            # idle keep-alive connection as a request is sent on it): update_id makes
+            # the second delivery harmless.
+            for attempt in range(3):
+                try:
+                    return await client.post(
+                        f"{url}/telegram/webhook",
+                        json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": common.SECRET},
+                    )
+                except httpx.TransportError:
+                    redelivered[0] += 1
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
         async def customer(index: int) -> None:
             chat_id = 900_000 + index
             replies[chat_id] = asyncio.Queue()
@@ -81,11 +99,7 @@ async def load(
                 text = QUESTIONS[(index + turn) % len(QUESTIONS)]
                 started = time.monotonic()
                 sent_at[(chat_id, turn)] = started
-                response = await client.post(
-                    f"{url}/telegram/webhook",
-                    json=tg_text_update(update_id, chat_id, text),
-                    headers={"X-Telegram-Bot-Api-Secret-Token": common.SECRET},
-                )
+                response = await deliver(tg_text_update(update_id, chat_id, text))
                 accept_ms.append((time.monotonic() - started) * 1000)
                 response.raise_for_status()
                 async with asyncio.timeout(60):
@@ -126,6 +140,7 @@ async def load(
         # The customers and fakes share this machine: their cost bounds what is measurable.
         "bench_cpu_ms_per_reply": own_cpu * 1000 / max(1, total),
         "server_cpu_share": server_cpu / elapsed,
+        "webhook_redeliveries": float(redelivered[0]),
         "elapsed_s": elapsed,
     }
 
