@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from helpdesk.channels.telegram import SECRET_HEADER, secret_matches
+from helpdesk.conversation.intake import StorageUnavailable
 
 router = APIRouter()
 MAX_BODY = 1_000_000  # Telegram updates are a few kB; anything this big is not one.
@@ -36,6 +37,11 @@ async def telegram_webhook(request: Request) -> JSONResponse:
         fresh = await intake.accept(payload)
     except ValueError as error:
         return _error(400, f"not a Telegram update: {error}")
+    except StorageUnavailable:
+        # Not acknowledged, so Telegram delivers it again; update_id keeps that harmless.
+        response = _error(503, "the update could not be stored; deliver it again")
+        response.headers["Retry-After"] = "1"
+        return response
     return JSONResponse({"ok": True, "duplicate": not fresh})
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.conversation.queue import ChatQueue
@@ -14,6 +15,10 @@ from helpdesk.domain import IncomingMessage
 from helpdesk.store import updates as update_store
 
 log = structlog.get_logger(__name__)
+
+
+class StorageUnavailable(RuntimeError):
+    """The update could not be stored; it was not acknowledged and must come again."""
 
 
 class Intake:
@@ -36,18 +41,19 @@ class Intake:
         """Record and queue one update. False for a duplicate, which is not processed again.
 
         A payload that cannot be parsed is still kept (status `invalid`) before the
-        parse error is re-raised for the caller to report.
+        parse error is re-raised for the caller to report. StorageUnavailable means
+        nothing was kept: the sender must deliver the update again.
         """
         try:
             incoming = self._parse(payload)
         except ValueError as error:
-            async with self._sessions.begin() as session:
+            async with self._storing(), self._sessions.begin() as session:
                 await update_store.record_invalid_update(
                     session, self._channel, payload, str(error)
                 )
             log.warning("update.invalid", channel=self._channel, error=str(error))
             raise
-        async with self._sessions.begin() as session:
+        async with self._storing(), self._sessions.begin() as session:
             row_id = await update_store.record_update(session, incoming, payload)
         if row_id is None:
             log.info("update.duplicate", channel=self._channel, update_id=incoming.update_id)
@@ -56,6 +62,15 @@ class Intake:
             self._remember(row_id, incoming)
         self._queue.submit(incoming.chat_id, row_id)
         return True
+
+    @contextlib.asynccontextmanager
+    async def _storing(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (SQLAlchemyError, OSError) as error:
+            # The database is down or saturated (a restart, an exhausted pool).
+            log.warning("update.not_stored", channel=self._channel, error=repr(error))
+            raise StorageUnavailable(str(error)) from error
 
     async def accept_polled(self, payload: dict[str, Any]) -> None:
         """Polling variant: an unparseable update is kept and skipped, not retried forever."""
