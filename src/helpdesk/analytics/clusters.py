@@ -36,10 +36,9 @@ log = structlog.get_logger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 # Average cosine distance under which two groups of questions are one topic. Chosen
-# where the adjusted Rand index against known intents peaks: 0.60 on the sample
-# knowledge base's example questions (ARI 0.37, 21 articles), and between 0.55 and
-# 0.60 on Bitext's customer-support set (27 intents x 25: ARI 0.59 / 0.56, V-measure
-# 0.83 / 0.85). Finer-grained topics (BANKING77) would want ~0.45.
+# where the adjusted Rand index against known intents peaks (bench/clustering_threshold.py):
+# the sample knowledge base's example questions (21 articles: ARI 0.37 at 0.55-0.60) and
+# Bitext's customer-support set (27 intents x 25: ARI 0.59 at 0.60, 0.57 at 0.55).
 DISTANCE_THRESHOLD = 0.60
 # Questions per period that are clustered; beyond it the latest ones are taken and
 # volumes are scaled up. Encoding is the cost (on 2 busy cores: 3,000 texts in 16-19 s,
