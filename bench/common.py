@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,29 @@ async def running_service(
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def profiling(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy's collapsed stacks of process `pid` while the block runs (nothing if no file)."""
+    if output is None:
+        yield
+        return
+    py_spy = str(ROOT / ".venv" / "bin" / "py-spy")
+    command = [py_spy, "record", "--format", "raw", "--pid", str(pid), "--output", str(output)]
+    profiler = subprocess.Popen(command)
+    try:
+        yield
+    finally:
+        # py-spy writes its file when interrupted, as after Ctrl-C.
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--py-spy", type=Path, help="profile the service under load into this file (py-spy)"
+    )
 
 
 def cpu_seconds(process: psutil.Process) -> float:

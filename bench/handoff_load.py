@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -357,27 +356,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         # Telegram's own limits stay on (30/s, 1/s per chat): the load is below them.
         env = common.service_env(database_url, args.port or common.free_port(), telegram)
         async with common.running_service(env) as (url, service):
-            profiler = None
-            if args.py_spy:
-                # Collapsed stacks of the service while under load (py-spy installed).
-                py_spy = str(ROOT / ".venv" / "bin" / "py-spy")
-                profiler = subprocess.Popen(
-                    [
-                        py_spy,
-                        "record",
-                        "--format",
-                        "raw",
-                        "--pid",
-                        str(service.pid),
-                        "--output",
-                        str(args.py_spy),
-                        "--duration",
-                        str(int(args.seconds)),
-                    ]
-                )
-            figures = await load(url, seeded, telegram, args, psutil.Process(service.pid))
-            if profiler is not None:
-                profiler.wait(timeout=60)
+            with common.profiling(service.pid, args.py_spy):
+                figures = await load(url, seeded, telegram, args, psutil.Process(service.pid))
     for error in figures.errors[:5]:
         print(f"error: {error}", file=sys.stderr)
     return summarize(figures, args.agents)
@@ -411,7 +391,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=15.0, help="s between start and load")
     parser.add_argument("--port", type=int, default=0, help="0: a free one")
     common.add_common_arguments(parser)
-    parser.add_argument("--py-spy", type=Path, help="profile the service into this file")
+    common.add_profile_argument(parser)
     return common.run_and_report(parser.parse_args(), run, report)
 
 

@@ -57,7 +57,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 llm_timeout="30",
             )
             async with common.running_service(env) as (url, service):
-                return await load(args, url, service.pid, telegram)
+                with common.profiling(service.pid, args.py_spy):
+                    return await load(args, url, service.pid, telegram)
 
 
 async def load(
@@ -159,6 +160,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=8)
     parser.add_argument("--llm-delay", type=float, default=1.0)
     common.add_common_arguments(parser)
+    common.add_profile_argument(parser)
     return common.run_and_report(parser.parse_args(), run, report)
 
 

@@ -32,7 +32,7 @@ from helpdesk.handoff.events import EventBus
 from helpdesk.handoff.service import HandoffService
 from helpdesk.notify import build_senders
 from helpdesk.store import updates as update_store
-from helpdesk.store.db import create_engine, session_factory
+from helpdesk.store.db import autocommit_session_factory, create_engine, session_factory
 from helpdesk.verification import VerificationService, build_verification
 
 log = structlog.get_logger(__name__)
@@ -75,6 +75,8 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         raise ValueError("HELPDESK_TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
+    # For the units of one statement on the per-message path (see the factory).
+    single_statements = autocommit_session_factory(engine)
     settings_admin = SettingsAdmin(settings, sessions)
     await settings_admin.load()  # admins' overrides win over the environment from here on
     if brain is None:
@@ -97,7 +99,7 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
     if outlet is not None:
         # Campaign rows get a last consent check right before they go out.
         send = guard_campaign_sends(sessions, outlet.send)
-        dispatcher = OutboxDispatcher(sessions, TELEGRAM, send)
+        dispatcher = OutboxDispatcher(single_statements, TELEGRAM, send)
 
     def wake_outbox(_channel: str) -> None:
         if dispatcher is not None:
@@ -118,6 +120,7 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
         parsers={TELEGRAM: parse_update},
         outlets=outlets,
         on_outbox=wake_outbox,
+        on_ready=dispatcher.submit if dispatcher is not None else None,
         settings=settings,
         policy=EscalationPolicy(settings, EncoderEmbedder(brain.encoder)),
         handoff=handoff,
@@ -152,7 +155,11 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
 
     if telegram is not None and dispatcher is not None:
         intake = Intake(
-            sessions, queue, channel=TELEGRAM, parse=parse_update, remember=service.remember
+            single_statements,
+            queue,
+            channel=TELEGRAM,
+            parse=parse_update,
+            remember=service.remember,
         )
         runtime.telegram_intake = intake
         await intake.resume_pending()

@@ -153,6 +153,25 @@ async def test_telegram_429_is_retried_after_retry_after(
     assert len(attempts) == 2
 
 
+async def test_a_reply_waiting_out_a_429_keeps_its_place_in_the_chat(
+    start_service: StartService, telegram: FakeTelegram
+) -> None:
+    # The next reply is handed straight to the sender, unless an older one still waits.
+    telegram.fail_next("sendMessage", status=429, retry_after=1)
+    service = await start_service()
+    await service.send_update(tg_text_update(1, 512, "/help"))
+    deadline = time.monotonic() + 10
+    while not any(call.status == 429 for call in telegram.calls):
+        assert time.monotonic() < deadline, "the first reply was never attempted"
+        await asyncio.sleep(0.02)
+    await service.send_update(tg_text_update(2, 512, "/start"))
+    help_reply, greeting = await telegram.wait_for_messages(2, chat_id=512, timeout=15)
+    assert "/human" in help_reply["text"]
+    assert "/help" in greeting["text"]
+    sends = [call for call in telegram.calls if call.method == "sendMessage"]
+    assert [call.status for call in sends] == [429, 200, 200]
+
+
 async def test_telegram_5xx_is_retried_with_backoff(
     start_service: StartService, telegram: FakeTelegram
 ) -> None:

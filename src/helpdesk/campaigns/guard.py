@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.campaigns.consent import telegram_allowed
 from helpdesk.channels.delivery import Send, Undeliverable
 from helpdesk.store import campaigns as store
-from helpdesk.store.models import OutboxItem
+from helpdesk.store.outbox import Queued
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +32,7 @@ def campaign_key(dedup_key: str) -> tuple[int, int] | None:
 
 
 def guard_campaign_sends(sessions: async_sessionmaker[AsyncSession], send: Send) -> Send:
-    async def guarded(item: OutboxItem) -> int | None:
+    async def guarded(item: Queued) -> int | None:
         key = campaign_key(item.dedup_key)
         if key is None:
             return await send(item)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from helpdesk.store import handoff as handoff_store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
 from helpdesk.store.conversations import ConversationRef, CustomerRef, HistoryRow
+from helpdesk.store.outbox import Queued
 from helpdesk.verification import VerificationService
 
 log = structlog.get_logger(__name__)
@@ -76,6 +77,7 @@ class ConversationService:
         parsers: Mapping[str, Parser] | None = None,
         outlets: Mapping[str, Outlet] | None = None,
         on_outbox: Callable[[str], None] | None = None,
+        on_ready: Callable[[Sequence[Queued]], None] | None = None,
         settings: Settings | None = None,
         policy: EscalationPolicy | None = None,
         handoff: HandoffService | None = None,
@@ -94,6 +96,8 @@ class ConversationService:
         self._parsers = dict(parsers or {})
         self._outlets = dict(outlets or {})
         self._on_outbox = on_outbox
+        # Rows of a reply with nothing older pending for the chat: straight to the sender.
+        self._on_ready = on_ready
         self._fresh: dict[int, IncomingMessage] = {}
         self._settings = settings or Settings()
         self._policy = policy
@@ -146,6 +150,7 @@ class ConversationService:
         reply = await self._decide(incoming, customer, conversation, rows)
 
         escalated = False
+        ready: list[Queued] = []
         async with self._sessions.begin() as session:
             if reply is not None and reply.escalation is not None and self._handoff is not None:
                 escalated = await self._handoff.escalate(
@@ -158,7 +163,7 @@ class ConversationService:
                 if escalated:
                     reply = await self._with_queue_message(session, conversation.id, reply)
             if reply is not None:
-                stored = await self._record_reply(
+                stored, ready = await self._record_reply(
                     session, incoming, conversation.id, reply, update_row_id
                 )
             if update_row_id is not None:
@@ -175,7 +180,9 @@ class ConversationService:
             )
             if self._on_escalated is not None:
                 self._on_escalated(conversation.id)
-        if reply is not None and self._on_outbox and incoming.channel in self._outlets:
+        if ready and self._on_ready is not None:
+            self._on_ready(ready)
+        elif reply is not None and self._on_outbox and incoming.channel in self._outlets:
             self._on_outbox(incoming.channel)
         return reply
 
@@ -283,7 +290,8 @@ class ConversationService:
         conversation_id: int,
         reply: Reply,
         update_row_id: int | None,
-    ) -> int:
+    ) -> tuple[int, list[Queued]]:
+        """The stored message's id, and its outbox rows if they may go out right away."""
         answer = reply.answer
         if answer is not None:
             stored = await conversation_store.add_bot_message(session, conversation_id, answer)
@@ -297,8 +305,8 @@ class ConversationService:
             log.info("conversation.needs_human", conversation_id=conversation_id)
         outlet = self._outlets.get(incoming.channel)
         if outlet is None:
-            return stored
-        await outbox.enqueue(
+            return stored, []
+        queued = await outbox.enqueue(
             session,
             channel=incoming.channel,
             chat_id=incoming.chat_id,
@@ -308,7 +316,11 @@ class ConversationService:
             reply_markup=reply.reply_markup
             or await self._answer_markup(session, reply, conversation_id, stored),
         )
-        return stored
+        if not queued or await outbox.pending_before(
+            session, incoming.channel, incoming.chat_id, queued[0].id
+        ):
+            return stored, []
+        return stored, queued
 
     async def _answer_markup(
         self, session: AsyncSession, reply: Reply, conversation_id: int, message_id: int

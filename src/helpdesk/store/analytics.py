@@ -17,6 +17,7 @@ from helpdesk.store.models import (
     Customer,
     Message,
     Rating,
+    tables,
 )
 from helpdesk.store.types import UTCDateTime
 
@@ -303,22 +304,25 @@ async def answer_feedback_state(
     session: AsyncSession, conversation_id: int, message_id: int
 ) -> tuple[bool, bool]:
     """(customer opted out, the bot's previous answer here was asked and got no vote)."""
+    # Asked before every answer: Core tables, not the ORM's per-statement machinery.
+    messages, customers, feedback = tables.messages, tables.customers, tables.answer_feedback
+    conversations = tables.conversations
     previous = (
-        select(func.max(Message.id))
+        select(func.max(messages.c.id))
         .where(
-            Message.conversation_id == conversation_id,
-            Message.author == "bot",
-            Message.id < message_id,
+            messages.c.conversation_id == conversation_id,
+            messages.c.author == "bot",
+            messages.c.id < message_id,
         )
         .scalar_subquery()
     )
     row = (
         await session.execute(
-            select(Customer.notifications_opted_out_at, AnswerFeedback.id, AnswerFeedback.helpful)
-            .select_from(Conversation)
-            .join(Customer, Customer.id == Conversation.customer_id)
-            .outerjoin(AnswerFeedback, AnswerFeedback.message_id == previous)
-            .where(Conversation.id == conversation_id)
+            select(customers.c.notifications_opted_out_at, feedback.c.id, feedback.c.helpful)
+            .select_from(conversations)
+            .join(customers, customers.c.id == conversations.c.customer_id)
+            .outerjoin(feedback, feedback.c.message_id == previous)
+            .where(conversations.c.id == conversation_id)
         )
     ).one_or_none()
     if row is None:
@@ -330,7 +334,7 @@ async def record_ask(
     session: AsyncSession, message_id: int, conversation_id: int, now: datetime
 ) -> None:
     await session.execute(
-        insert(AnswerFeedback).values(
+        insert(tables.answer_feedback).values(
             message_id=message_id,
             conversation_id=conversation_id,
             helpful=None,

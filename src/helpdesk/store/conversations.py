@@ -1,7 +1,7 @@
 """Customers, conversations and their transcripts.
 
-The per-message path uses single Core statements (upserts with RETURNING): a
-message costs a handful of round trips and no ORM unit-of-work.
+The per-message path uses single Core statements on the tables (upserts with
+RETURNING): a message costs a handful of round trips and no ORM machinery.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import Answer, Author, Direction, IncomingMessage, MessageKind
 from helpdesk.store.dialect import upsert
-from helpdesk.store.models import Conversation, Customer, Message
+from helpdesk.store.models import tables
 from helpdesk.store.types import utcnow
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code")
@@ -35,7 +35,8 @@ class ConversationRef:
 async def upsert_customer(session: AsyncSession, incoming: IncomingMessage) -> CustomerRef:
     external_id = incoming.user_id if incoming.user_id is not None else incoming.chat_id
     now = utcnow()
-    statement = upsert(session, Customer).values(
+    customers = tables.customers
+    statement = upsert(session, customers).values(
         channel=incoming.channel,
         external_id=external_id,
         created_at=now,
@@ -43,14 +44,15 @@ async def upsert_customer(session: AsyncSession, incoming: IncomingMessage) -> C
         **{name: getattr(incoming, name) for name in PROFILE_FIELDS},
     )
     # Profile fields follow what the channel told us last; NULL means "not sent", not "erased".
+    # `excluded.x` spelled out: `statement.excluded` would build an alias of the table per call.
     changes: dict[str, Any] = {
-        name: func.coalesce(statement.excluded[name], getattr(Customer, name))
+        name: func.coalesce(literal_column(f"excluded.{name}"), customers.c[name])
         for name in PROFILE_FIELDS
     }
     changes["last_seen_at"] = now
     statement = statement.on_conflict_do_update(
         index_elements=["channel", "external_id"], set_=changes
-    ).returning(Customer.id, Customer.first_name)
+    ).returning(customers.c.id, customers.c.first_name)
     row = (await session.execute(statement)).one()
     return CustomerRef(id=row.id, first_name=row.first_name)
 
@@ -59,15 +61,16 @@ async def open_conversation(
     session: AsyncSession, customer_id: int, channel: str, chat_id: int
 ) -> ConversationRef:
     """The chat's open conversation, or a new one."""
+    conversations = tables.conversations
     row = (
         await session.execute(
-            select(Conversation.id, Conversation.state)
+            select(conversations.c.id, conversations.c.state)
             .where(
-                Conversation.channel == channel,
-                Conversation.chat_id == chat_id,
-                Conversation.closed_at.is_(None),
+                conversations.c.channel == channel,
+                conversations.c.chat_id == chat_id,
+                conversations.c.closed_at.is_(None),
             )
-            .order_by(Conversation.id.desc())
+            .order_by(conversations.c.id.desc())
             .limit(1)
         )
     ).one_or_none()
@@ -75,7 +78,7 @@ async def open_conversation(
         return ConversationRef(id=row.id, state=row.state)
     now = utcnow()
     new_id = await session.scalar(
-        insert(Conversation)
+        insert(conversations)
         .values(
             customer_id=customer_id,
             channel=channel,
@@ -85,7 +88,7 @@ async def open_conversation(
             created_at=now,
             updated_at=now,
         )
-        .returning(Conversation.id)
+        .returning(conversations.c.id)
     )
     assert new_id is not None
     return ConversationRef(id=new_id, state="bot")
@@ -98,8 +101,9 @@ async def add_customer_message(
     update_row_id: int | None,
 ) -> int:
     """Record the message once: re-processing the same update returns the same row."""
+    messages = tables.messages
     statement = (
-        upsert(session, Message)
+        upsert(session, messages)
         .values(
             conversation_id=conversation_id,
             update_id=update_row_id,
@@ -112,20 +116,21 @@ async def add_customer_message(
             created_at=incoming.sent_at,
         )
         .on_conflict_do_nothing(index_elements=["update_id"])
-        .returning(Message.id)
+        .returning(messages.c.id)
     )
     message_id = await session.scalar(statement)
     if message_id is None:
         message_id = await session.scalar(
-            select(Message.id).where(Message.update_id == update_row_id)
+            select(messages.c.id).where(messages.c.update_id == update_row_id)
         )
     assert message_id is not None
     return int(message_id)
 
 
 async def add_bot_message(session: AsyncSession, conversation_id: int, answer: Answer) -> int:
+    messages = tables.messages
     message_id = await session.scalar(
-        insert(Message)
+        insert(messages)
         .values(
             conversation_id=conversation_id,
             direction=Direction.OUTBOUND.value,
@@ -143,7 +148,7 @@ async def add_bot_message(session: AsyncSession, conversation_id: int, answer: A
             needs_human=answer.needs_human,
             reason=answer.reason,
         )
-        .returning(Message.id)
+        .returning(messages.c.id)
     )
     assert message_id is not None
     return int(message_id)
@@ -151,8 +156,9 @@ async def add_bot_message(session: AsyncSession, conversation_id: int, answer: A
 
 async def add_system_message(session: AsyncSession, conversation_id: int, text: str) -> int:
     """A canned reply (greeting, help, media notice): part of the transcript, not an answer."""
+    messages = tables.messages
     message_id = await session.scalar(
-        insert(Message)
+        insert(messages)
         .values(
             conversation_id=conversation_id,
             direction=Direction.OUTBOUND.value,
@@ -161,7 +167,7 @@ async def add_system_message(session: AsyncSession, conversation_id: int, text: 
             text=text,
             created_at=utcnow(),
         )
-        .returning(Message.id)
+        .returning(messages.c.id)
     )
     assert message_id is not None
     return int(message_id)
@@ -179,15 +185,16 @@ async def recent_history(
     session: AsyncSession, conversation_id: int, limit: int, before_id: int
 ) -> list[HistoryRow]:
     """The last `limit` text messages before `before_id`, oldest first, with timing."""
+    columns = tables.messages.c
     rows = (
         await session.execute(
-            select(Message.author, Message.text, Message.created_at, Message.confidence)
+            select(columns.author, columns.text, columns.created_at, columns.confidence)
             .where(
-                Message.conversation_id == conversation_id,
-                Message.text.is_not(None),
-                Message.id < before_id,
+                columns.conversation_id == conversation_id,
+                columns.text.is_not(None),
+                columns.id < before_id,
             )
-            .order_by(Message.id.desc())
+            .order_by(columns.id.desc())
             .limit(limit)
         )
     ).all()
@@ -201,6 +208,7 @@ async def flag_for_human(session: AsyncSession, conversation_id: int, reason: st
     values: dict[str, Any] = {"needs_human": True, "updated_at": utcnow()}
     if reason:
         values["escalation_reason"] = reason
+    conversations = tables.conversations
     await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+        update(conversations).where(conversations.c.id == conversation_id).values(**values)
     )

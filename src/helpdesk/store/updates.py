@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import IncomingMessage
 from helpdesk.store.dialect import upsert
-from helpdesk.store.models import RawUpdate
+from helpdesk.store.models import RawUpdate, tables
 from helpdesk.store.types import utcnow
 
 
@@ -36,10 +36,10 @@ async def record_update(
         "status": "pending",
     }
     statement = (
-        upsert(session, RawUpdate)
+        upsert(session, tables.updates)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
-        .returning(RawUpdate.id)
+        .returning(tables.updates.c.id)
     )
     row_id: int | None = (await session.execute(statement)).scalar_one_or_none()
     return row_id
@@ -70,8 +70,9 @@ async def get_update(session: AsyncSession, row_id: int) -> RawUpdate | None:
 
 
 async def mark_processed(session: AsyncSession, row_id: int, status: str = "processed") -> None:
+    updates = tables.updates
     await session.execute(
-        update(RawUpdate).where(RawUpdate.id == row_id).values(status=status, processed_at=utcnow())
+        update(updates).where(updates.c.id == row_id).values(status=status, processed_at=utcnow())
     )
 
 
