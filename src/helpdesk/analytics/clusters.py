@@ -23,7 +23,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import structlog
-from sklearn.cluster import AgglomerativeClustering
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,6 +92,10 @@ def group(
         return []
     if count == 1:
         return [[0]] if min_size <= 1 else []
+    # Imported here: scikit-learn costs the service ~90 MB of memory, and only a
+    # common-queries report needs it.
+    from sklearn.cluster import AgglomerativeClustering
+
     model = AgglomerativeClustering(
         n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold
     )

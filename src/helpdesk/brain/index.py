@@ -3,7 +3,8 @@
 Each article contributes several entries: its title, every example question, every
 chunk. Articles are ranked and given a calibrated confidence by
 `helpdesk.brain.confidence`; the chunk that matched best is the one worth quoting.
-The index (vectors and the dense head) is persisted next to the data.
+The index (vectors and both heads, as plain arrays) is persisted next to the data, so
+loading it needs no scikit-learn (see `helpdesk.brain.heads`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,8 @@ from helpdesk.brain.knowledge import Article, Chunk, content_hash, load_articles
 log = structlog.get_logger(__name__)
 
 # Bump when entries, chunking or the stored format change: old indexes are then ignored.
-INDEX_VERSION = 3
+# 4: both heads saved as arrays in heads.npz (3 kept only the dense head, in head.npz).
+INDEX_VERSION = 4
 
 # Old indexes kept on disk, so that switching between knowledge folders stays cheap.
 KEEP_INDEXES = 3
@@ -110,9 +113,9 @@ class HybridIndex:
         vectors: Vectors,
         *,
         rebuilt: bool,
-        dense_head: DenseHead | None = None,
-        lexical_head: LexicalHead | None = None,
+        heads: Heads | None = None,
     ) -> None:
+        """Fits whichever of the two heads `heads` lacks (which imports scikit-learn)."""
         if len(entries) != len(vectors):
             raise ValueError("one vector per entry expected")
         self.key = key
@@ -142,9 +145,11 @@ class HybridIndex:
             )
             # One article (or none) leaves nothing to tell apart.
             if len(articles) >= 2:
+                given = heads or Heads(None, None)
                 self.heads = Heads(
-                    dense_head or DenseHead.fit(vectors, self._entry_article),
-                    lexical_head or LexicalHead([e.text for e in entries], self._entry_article),
+                    given.dense or DenseHead.fit(vectors, self._entry_article),
+                    given.lexical
+                    or LexicalHead.fit([e.text for e in entries], self._entry_article),
                 )
 
     def __len__(self) -> int:
@@ -242,9 +247,9 @@ class HybridIndex:
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}-", dir=directory))
         try:
             np.save(tmp / "vectors.npy", self.vectors)
-            dense = self.heads.dense
-            if dense is not None:
-                np.savez(tmp / "head.npz", w=dense.weights, b=dense.bias, c=dense.classes)
+            arrays = self.heads.arrays()
+            if arrays:
+                np.savez(tmp / "heads.npz", allow_pickle=False, **arrays)
             meta = {
                 "version": INDEX_VERSION,
                 "key": self.key,
@@ -280,18 +285,18 @@ def _prune(directory: Path, keep: int) -> None:
 
 def _load_saved(
     folder: Path, articles: list[Article], entries: list[Entry]
-) -> tuple[Vectors, DenseHead | None] | None:
+) -> tuple[Vectors, Heads | None] | None:
     meta_file, vectors_file = folder / "meta.json", folder / "vectors.npy"
     if not (meta_file.exists() and vectors_file.exists()):
         return None
     try:
         meta: dict[str, Any] = json.loads(meta_file.read_text())
-        vectors: Vectors = np.load(vectors_file).astype(np.float32, copy=False)
-        head = None
-        if (folder / "head.npz").exists():
-            with np.load(folder / "head.npz") as saved:
-                head = DenseHead(saved["w"], saved["b"], saved["c"])
-    except (OSError, ValueError, KeyError) as exc:
+        vectors: Vectors = np.load(vectors_file, allow_pickle=False).astype(np.float32, copy=False)
+        heads = None
+        if (folder / "heads.npz").exists():
+            with np.load(folder / "heads.npz", allow_pickle=False) as saved:
+                heads = Heads.from_arrays({name: saved[name] for name in saved.files})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("index.unreadable", folder=str(folder), error=str(exc))
         return None
     stored = [(e["article"], e["kind"], e["chunk"], e["text"]) for e in meta.get("entries", [])]
@@ -301,17 +306,27 @@ def _load_saved(
         or meta.get("articles") != [a.id for a in articles]
         or stored != expected
         or vectors.shape[0] != len(entries)
+        or (_needs_heads(articles, entries) and not _complete(heads))
     ):
         log.warning("index.stale", folder=str(folder))
         return None
-    return vectors, head
+    return vectors, heads
+
+
+def _complete(heads: Heads | None) -> bool:
+    return heads is not None and heads.dense is not None and heads.lexical is not None
+
+
+def _needs_heads(articles: list[Article], entries: list[Entry]) -> bool:
+    # As in HybridIndex: one article (or none) leaves nothing to tell apart.
+    return bool(entries) and len(articles) >= 2
 
 
 def _fit_lexical(entries: list[Entry], n_articles: int) -> LexicalHead | None:
-    if n_articles < 2:
+    if n_articles < 2 or not entries:
         return None
     labels = np.array([e.article for e in entries], dtype=np.int64)
-    return LexicalHead([e.text for e in entries], labels)
+    return LexicalHead.fit([e.text for e in entries], labels)
 
 
 async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder) -> HybridIndex:
@@ -345,26 +360,19 @@ async def assemble(
     entries = build_entries(articles)
     saved = await asyncio.to_thread(_load_saved, index_dir / key, articles, entries)
     rebuilt = saved is None
-    # The lexical head needs no vectors: fit it while the model embeds (~12 s saved on
-    # 15,000 examples), and in a thread either way to keep the loop free.
-    lexical = asyncio.ensure_future(asyncio.to_thread(_fit_lexical, entries, len(articles)))
-    head: DenseHead | None = None
-    try:
-        if saved is None:
+    if saved is None:
+        # The lexical head needs no vectors: fit it while the model embeds (~12 s saved
+        # on 15,000 examples), and in a thread either way to keep the loop free.
+        lexical = asyncio.ensure_future(asyncio.to_thread(_fit_lexical, entries, len(articles)))
+        try:
             vectors = await encoder.encode_many([e.text for e in entries], progress=progress)
-        else:
-            vectors, head = saved
-    finally:
-        lexical_head = await lexical
+        finally:
+            heads = Heads(None, await lexical)
+    else:
+        vectors, saved_heads = saved
+        heads = saved_heads or Heads(None, None)
     index = await asyncio.to_thread(
-        HybridIndex,
-        key,
-        articles,
-        entries,
-        vectors,
-        rebuilt=rebuilt,
-        dense_head=head,
-        lexical_head=lexical_head,
+        HybridIndex, key, articles, entries, vectors, rebuilt=rebuilt, heads=heads
     )
     if rebuilt:
         try:
