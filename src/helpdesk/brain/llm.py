@@ -17,7 +17,7 @@ from typing import Any
 
 import openai
 import structlog
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 from pydantic import BaseModel, ValidationError, field_validator
 
 from helpdesk.brain.index import Hit
@@ -122,6 +122,10 @@ class LLMResponder:
             api_key=settings.llm_api_key,
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
+            # The SDK's aiohttp transport: less than half the CPU per request of its default
+            # httpx2 one, which also keeps only 100 idle connections (a new TCP connection
+            # per question beyond 100 at once).
+            http_client=DefaultAioHttpClient(),
         )
 
     @property
