@@ -1,40 +1,36 @@
-"""A thin Bot API client on aiogram, speaking in two failures: retry later, or rejected.
+"""A thin Bot API client on python-telegram-bot, speaking in two failures: retry later, or rejected.
 
 It never loops on retries itself: the outbox owns durable retries and reschedules a
 row using `TelegramRetryLater.retry_after`.
+
+Calls go through PTB's Bot and request machinery, but results come back as the raw JSON
+Telegram sent (no model round trip: cheaper, and getUpdates payloads are stored as received).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import warnings
+from datetime import timedelta
+from typing import Any
 
 import structlog
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    AiogramError,
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramConflictError,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
 )
-from aiogram.methods import AnswerCallbackQuery, SendChatAction, SendMessage
-from aiogram.methods.base import TelegramMethod
-from aiogram.types import LinkPreviewOptions
-from pydantic import ValidationError
+from telegram.warnings import PTBDeprecationWarning
 
 from helpdesk.channels.telegram.parse import ALLOWED_UPDATES
 from helpdesk.channels.telegram.ratelimit import RateLimiter
 from helpdesk.channels.telegram.render import html_to_plain_text
+from helpdesk.channels.telegram.request import AiohttpRequest, BotAPIError
 
 log = structlog.get_logger(__name__)
 
@@ -81,55 +77,75 @@ class TelegramRejected(Exception):
         self.migrate_to_chat_id = migrate_to_chat_id
 
 
-class _RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
-    """getUpdates returning the updates exactly as Telegram sent them.
+class _RawBot(Bot):
+    """PTB's Bot with one addition: a call whose result is returned as Telegram sent it."""
 
-    They are stored as received, so no round trip through aiogram's models
-    (which would drop nothing today, but would re-encode dates and unknown fields).
-    """
+    __slots__ = ()
 
-    __returning__: ClassVar[Any] = list[dict[str, Any]]
-    __api_method__: ClassVar[str] = "getUpdates"
-
-    offset: int | None = None
-    limit: int | None = None
-    timeout: int | None = None
-    allowed_updates: list[str] | None = None
+    async def call(self, endpoint: str, params: dict[str, Any], read_timeout: float) -> Any:
+        # Bot._post drops None parameters, encodes the rest and raises PTB's errors.
+        return await self._post(endpoint, params, read_timeout=read_timeout)
 
 
-class _RawGetMe(TelegramMethod[dict[str, Any]]):
-    __returning__: ClassVar[Any] = dict[str, Any]
-    __api_method__: ClassVar[str] = "getMe"
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    # 22.x holds a timedelta; reading it as an int is deprecated (a warning) unless PTB_TIMEDELTA.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _translate(exc: AiogramError) -> TelegramRetryLater | TelegramRejected:
-    """Map aiogram's exception zoo onto the two outcomes the outbox cares about."""
-    text = str(exc.message) if isinstance(exc, TelegramAPIError) else str(exc)
-    if isinstance(exc, TelegramRetryAfter):
+def _translate_api_error(exc: BotAPIError) -> TelegramRetryLater | TelegramRejected:
+    """Telegram's status and parameters, classified as aiogram did before."""
+    text, status = exc.description, exc.status
+    if exc.retry_after is not None:
         return TelegramRetryLater(text, exc.retry_after, rate_limited=True)
-    if isinstance(exc, TelegramMigrateToChat):
+    if exc.migrate_to_chat_id is not None:
         return TelegramRejected(text, error_code=400, migrate_to_chat_id=exc.migrate_to_chat_id)
-    if isinstance(exc, TelegramUnauthorizedError):
+    if status == 401:
         log.error("telegram.unauthorized", description=text)
         return TelegramRetryLater(text, UNAUTHORIZED_RETRY_AFTER)
-    if isinstance(exc, TelegramEntityTooLarge):
-        return TelegramRejected(text, error_code=413)
-    if isinstance(exc, TelegramNetworkError | TelegramServerError | ClientDecodeError):
+    if status >= 500:
         return TelegramRetryLater(text)
-    if isinstance(exc, TelegramConflictError):  # another poller, or a webhook is set
+    if status == 409:  # another poller, or a webhook is set
         return TelegramRetryLater(text, 5.0)
-    if isinstance(exc, TelegramBadRequest):
-        return TelegramRejected(text, error_code=400)
-    if isinstance(exc, TelegramForbiddenError):
-        return TelegramRejected(text, error_code=403)
-    if isinstance(exc, TelegramNotFound):
-        return TelegramRejected(text, error_code=404)
+    if status in (400, 403, 404, 413):
+        return TelegramRejected(text, error_code=status)
     # An unclassified status: keep the message rather than lose it.
     return TelegramRetryLater(text, 5.0)
 
 
+def _translate(exc: TelegramError) -> TelegramRetryLater | TelegramRejected:
+    """Map PTB's errors onto the two outcomes the outbox cares about."""
+    if isinstance(exc, BotAPIError):  # what our transport raises for any error answer
+        return _translate_api_error(exc)
+    # PTB's own classes: raised by the transport (network, timeout) or by another one.
+    text = exc.message
+    if isinstance(exc, RetryAfter):
+        return TelegramRetryLater(text, _retry_after_seconds(exc), rate_limited=True)
+    if isinstance(exc, ChatMigrated):
+        return TelegramRejected(text, error_code=400, migrate_to_chat_id=exc.new_chat_id)
+    if isinstance(exc, InvalidToken):
+        log.error("telegram.unauthorized", description=text)
+        return TelegramRetryLater(text, UNAUTHORIZED_RETRY_AFTER)
+    if isinstance(exc, Conflict):
+        return TelegramRetryLater(text, 5.0)
+    if isinstance(exc, Forbidden):
+        return TelegramRejected(text, error_code=403)
+    if isinstance(exc, BadRequest):  # a NetworkError subclass in PTB: test it first
+        return TelegramRejected(text, error_code=400)
+    if isinstance(exc, NetworkError):  # TimedOut too
+        return TelegramRetryLater(text)
+    return TelegramRetryLater(text)  # e.g. an answer that is not JSON
+
+
 class TelegramClient:
-    """The Bot API methods the helpdesk needs, against any Bot API server."""
+    """The Bot API methods the helpdesk needs, against any Bot API server.
+
+    Requests go to `{api_base}/bot{token}/{method}`. The Bot is never `initialize()`d (that
+    would cost a getMe at every start): the transport opens its session on first use, and
+    `close()` shuts it down.
+    """
 
     def __init__(
         self,
@@ -141,21 +157,28 @@ class TelegramClient:
         request_timeout: float = 30.0,
         limiter: RateLimiter | None = None,
     ) -> None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
-        self._bot = Bot(token, session=session)
+        self._request = AiohttpRequest(read_timeout=request_timeout)
+        self._bot = _RawBot(
+            token,
+            base_url=f"{api_base.rstrip('/')}/bot",
+            request=self._request,
+            get_updates_request=self._request,
+        )
         self._request_timeout = request_timeout
         self.limiter = limiter or RateLimiter(rate_limit, chat_rate_limit)
 
     @property
     def bot(self) -> Bot:
-        """The underlying aiogram Bot, for methods this client does not wrap."""
+        """The underlying PTB Bot, for methods this client does not wrap."""
         return self._bot
 
-    async def _call(self, method: TelegramMethod[Any], request_timeout: float | None = None) -> Any:
-        timeout = None if request_timeout is None else int(request_timeout)
+    async def _call(
+        self, endpoint: str, params: dict[str, Any], request_timeout: float | None = None
+    ) -> Any:
+        timeout = self._request_timeout if request_timeout is None else request_timeout
         try:
-            return await self._bot(method, request_timeout=timeout)
-        except AiogramError as exc:
+            return await self._bot.call(endpoint, params, read_timeout=timeout)
+        except TelegramError as exc:
             raise _translate(exc) from exc
 
     async def send_message(
@@ -168,10 +191,10 @@ class TelegramClient:
         """
         if not html.strip():
             raise TelegramRejected("message text is empty", error_code=400)
-        method = self._send_message_method(chat_id, html, "HTML", reply_markup)
+        params = self._send_message_params(chat_id, html, "HTML", reply_markup)
         await self.limiter.acquire(chat_id)
         try:
-            message = await self._call(method)
+            message = await self._call("sendMessage", params)
         except TelegramRejected as exc:
             if "can't parse entities" not in exc.description.lower():
                 raise
@@ -180,30 +203,31 @@ class TelegramClient:
             if not plain.strip():
                 raise
             # The first attempt delivered nothing, so it needs no second rate-limit slot.
-            fallback = self._send_message_method(chat_id, plain, None, reply_markup)
-            message = await self._call(fallback)
-        return int(message.message_id)
+            fallback = self._send_message_params(chat_id, plain, None, reply_markup)
+            message = await self._call("sendMessage", fallback)
+        message_id = message.get("message_id") if isinstance(message, dict) else None
+        if not isinstance(message_id, int):
+            # Sent, but the answer is odd: a retry may duplicate, losing it would be worse.
+            raise TelegramRetryLater(f"sendMessage answered without a message_id: {message!r}")
+        return message_id
 
     @staticmethod
-    def _send_message_method(
+    def _send_message_params(
         chat_id: int, text: str, parse_mode: str | None, reply_markup: dict[str, Any] | None
-    ) -> SendMessage:
-        try:
-            return SendMessage(
-                chat_id=chat_id,
-                text=text,
-                parse_mode=parse_mode,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                # A plain dict: pydantic picks the markup type from its keys.
-                reply_markup=reply_markup,  # type: ignore[arg-type]
-            )
-        except ValidationError as exc:  # a bad keyboard is our bug: retrying won't fix it
-            raise TelegramRejected(f"invalid sendMessage parameters: {exc}") from exc
+    ) -> dict[str, Any]:
+        return {
+            "chat_id": chat_id,
+            "text": text,
+            "parse_mode": parse_mode,  # None parameters are not sent
+            "link_preview_options": {"is_disabled": True},
+            # As given: Telegram picks the markup type from its keys (and refuses a bad one).
+            "reply_markup": reply_markup,
+        }
 
     async def send_typing(self, chat_id: int) -> None:
         """Show "typing…" (lasts ~5 s on Telegram). Best effort: never raises."""
         try:
-            await self._call(SendChatAction(chat_id=chat_id, action="typing"))
+            await self._call("sendChatAction", {"chat_id": chat_id, "action": "typing"})
         except (TelegramRetryLater, TelegramRejected) as exc:
             log.info("telegram.typing_failed", chat_id=chat_id, error=str(exc))
         except Exception:
@@ -211,7 +235,8 @@ class TelegramClient:
 
     async def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
         """Stop a tapped inline button's spinner, with an optional short notice."""
-        await self._call(AnswerCallbackQuery(callback_query_id=callback_query_id, text=text))
+        params = {"callback_query_id": callback_query_id, "text": text}
+        await self._call("answerCallbackQuery", params)
 
     async def get_updates(
         self,
@@ -222,33 +247,31 @@ class TelegramClient:
         allowed_updates: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Long-poll for raw update payloads (as Telegram sent them)."""
-        method = _RawGetUpdates(
-            offset=offset,
-            limit=limit,
-            timeout=timeout,
-            allowed_updates=ALLOWED_UPDATES if allowed_updates is None else allowed_updates,
-        )
+        params = {
+            "offset": offset,
+            "limit": limit,
+            "timeout": timeout,
+            "allowed_updates": ALLOWED_UPDATES if allowed_updates is None else allowed_updates,
+        }
         # The HTTP timeout must outlast the long poll, or every idle poll is an "error".
-        result: list[dict[str, Any]] = await self._call(method, self._request_timeout + timeout)
+        result = await self._call("getUpdates", params, self._request_timeout + timeout)
+        if not isinstance(result, list):
+            raise TelegramRetryLater(f"getUpdates answered {type(result).__name__}, not a list")
         return result
 
     async def set_webhook(self, url: str, secret: str, allowed_updates: list[str]) -> None:
-        try:
-            await self._bot.set_webhook(
-                url=url, secret_token=secret, allowed_updates=allowed_updates
-            )
-        except AiogramError as exc:
-            raise _translate(exc) from exc
+        params = {"url": url, "secret_token": secret, "allowed_updates": allowed_updates}
+        await self._call("setWebhook", params)
 
     async def delete_webhook(self) -> None:
-        try:
-            await self._bot.delete_webhook()
-        except AiogramError as exc:
-            raise _translate(exc) from exc
+        await self._call("deleteWebhook", {})
 
     async def get_me(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(_RawGetMe())
+        result = await self._call("getMe", {})
+        if not isinstance(result, dict):
+            raise TelegramRetryLater(f"getMe answered {type(result).__name__}, not an object")
         return result
 
     async def close(self) -> None:
-        await self._bot.session.close()
+        await self._bot.shutdown()  # a no-op unless someone initialize()d the Bot
+        await self._request.shutdown()
