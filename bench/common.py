@@ -127,7 +127,8 @@ def profiling(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     py_spy = str(ROOT / ".venv" / "bin" / "py-spy")
-    command = [py_spy, "record", "--format", "raw", "--pid", str(pid), "--output", str(output)]
+    command = [py_spy, "record", "--format", "raw", "--rate", "250", "--pid", str(pid)]
+    command += ["--output", str(output)]
     profiler = subprocess.Popen(command)
     try:
         yield

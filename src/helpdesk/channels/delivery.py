@@ -43,6 +43,9 @@ class Undeliverable(Exception):
 
 Send = Callable[[Queued], Awaitable[int | None]]
 
+# Pending rows read per scan (after an outage there may be many more).
+SCAN_LIMIT = 1000
+
 
 class OutboxDispatcher:
     def __init__(
@@ -72,6 +75,8 @@ class OutboxDispatcher:
         # Chats that may have rows no one will hand over: passed over by a scan or a
         # submit while being sent to. Looked at again when that sending ends.
         self._recheck: set[int] = set()
+        # The last scan saw only part of the pending rows: scan again as sends finish.
+        self._backlog = False
         self._closed = False
 
     def wake(self) -> None:
@@ -137,8 +142,8 @@ class OutboxDispatcher:
         self._recheck |= self._busy  # the query leaves them out
         try:
             async with self._sessions() as session:
-                heads = await outbox.heads_of_queues(
-                    session, self._channel, busy_chats=self._busy, limit=1000
+                heads, self._backlog = await outbox.heads_of_queues(
+                    session, self._channel, busy_chats=self._busy, limit=SCAN_LIMIT
                 )
         finally:
             self._submitted_during_scan = None
@@ -162,7 +167,7 @@ class OutboxDispatcher:
         finally:
             self._busy.discard(chat_id)
             # A scan is needed only for what no one handed over; not after each send.
-            if delivered < len(items) or chat_id in self._recheck:
+            if delivered < len(items) or chat_id in self._recheck or self._backlog:
                 self._recheck.discard(chat_id)
                 self._wake.set()
 

@@ -98,8 +98,9 @@ async def pending_before(session: AsyncSession, channel: str, chat_id: int, item
 
 async def heads_of_queues(
     session: AsyncSession, channel: str, *, busy_chats: Collection[int], limit: int
-) -> list[Queued]:
-    """The oldest pending row of each chat not already being sent to.
+) -> tuple[list[Queued], bool]:
+    """The oldest pending row of each chat not already being sent to, among the oldest
+    `limit` pending rows; and whether more pending rows lay beyond those.
 
     Only a chat's oldest row may go out, so a chat's messages keep their order even
     when one of them is waiting for a retry.
@@ -112,7 +113,7 @@ async def heads_of_queues(
     heads: dict[int, Queued] = {}
     for row in rows:
         heads.setdefault(row.chat_id, Queued(*row))
-    return list(heads.values())
+    return list(heads.values()), len(rows) == limit
 
 
 async def mark_sent(session: AsyncSession, item_id: int, external_id: int | None) -> None:
