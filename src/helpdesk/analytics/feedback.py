@@ -9,6 +9,7 @@ answerCallbackQuery so the customer's button stops spinning.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -72,9 +73,16 @@ class FeedbackService:
         self._answer_callback = answer_callback
         self._on_outbox = on_outbox
         # (channel, chat) → (rated conversation, until when its comment is awaited).
-        # In memory on purpose: a comment lost to a restart is fine; a query on every
-        # customer message to find a rare pending comment is not.
+        # `intercept` runs for every customer message, so the check is this map, never a
+        # query. The ratings table is what survives a restart: a rating without a comment,
+        # tapped within the comment window, with no text from the chat since, is awaiting
+        # (store.awaited_comments; no column of its own). The map is loaded from it once,
+        # before the first message is intercepted, and each change to the map goes with
+        # the change to those rows (a tap, a comment, a text that is not one). A second
+        # process sees the waits that existed when it loaded, not later ones.
         self._awaiting_comment: dict[tuple[str, int], tuple[int, datetime]] = {}
+        self._loaded = False
+        self._loading = asyncio.Lock()
 
     async def answer_markup(
         self, session: AsyncSession, conversation_id: int, message_id: int
@@ -90,6 +98,8 @@ class FeedbackService:
 
     async def intercept(self, incoming: IncomingMessage, update_row_id: int | None) -> bool:
         """Handle a feedback tap or a rating comment; False for anything else."""
+        if not self._loaded:
+            await self.load_awaited_comments()
         if incoming.kind is MessageKind.CALLBACK:
             data = str(incoming.extra.get("data") or "")
             if rate := _RATE.match(data):
@@ -102,6 +112,22 @@ class FeedbackService:
         if incoming.kind is MessageKind.TEXT and self._awaiting_comment:
             return await self._comment(incoming, update_row_id)
         return False
+
+    async def load_awaited_comments(self) -> None:
+        """Fill the map of awaited comments from the ratings table (once per process)."""
+        async with self._loading:
+            if self._loaded:
+                return
+            window = timedelta(seconds=self._settings.analytics_comment_window_seconds)
+            async with self._sessions() as session:
+                found = await store.awaited_comments(session, rated_after=utcnow() - window)
+            for item in found:  # oldest first: a chat's latest tap wins, as when it was made
+                self._awaiting_comment[(item.channel, item.chat_id)] = (
+                    item.conversation_id,
+                    item.rated_at + window,
+                )
+            self._loaded = True
+            log.info("analytics.awaited_comments_loaded", count=len(found))
 
     async def _rate(
         self, incoming: IncomingMessage, update_row_id: int | None, conversation_id: int, score: int
@@ -133,7 +159,11 @@ class FeedbackService:
                 if result is store.RatingResult.CREATED:
                     reply = THANKS_FOR_RATING
                     await self._send(session, incoming, reply, f"rated:{conversation_id}")
-                if result is not store.RatingResult.LOCKED:
+                if result is store.RatingResult.CREATED or (
+                    result is store.RatingResult.CHANGED
+                    and not await store.rating_commented(session, conversation_id)
+                ):
+                    # Like the table says after a restart: a comment given is not replaced.
                     until = now + timedelta(seconds=self._settings.analytics_comment_window_seconds)
                     self._awaiting_comment[(incoming.channel, incoming.chat_id)] = (
                         conversation_id,

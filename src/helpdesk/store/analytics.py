@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from helpdesk.store.models import (
     AnswerFeedback,
@@ -244,6 +245,49 @@ async def save_comment(
         .where(Rating.conversation_id == conversation_id)
         .values(comment=comment, updated_at=now)
     )
+
+
+async def rating_commented(session: AsyncSession, conversation_id: int) -> bool:
+    comment = await session.scalar(
+        select(Rating.comment).where(Rating.conversation_id == conversation_id)
+    )
+    return comment is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitedComment:
+    channel: str
+    chat_id: int
+    conversation_id: int
+    rated_at: datetime
+
+
+async def awaited_comments(session: AsyncSession, *, rated_after: datetime) -> list[AwaitedComment]:
+    """Ratings whose optional comment is still awaited: tapped after `rated_after`, without
+    a comment, and no text from that chat recorded since (such a text ended the wait: while
+    waiting, a text is the comment and is not recorded as a message). Oldest tap first."""
+    chat = aliased(Conversation)
+    text_since = (
+        select(Message.id)
+        .join(chat, chat.id == Message.conversation_id)
+        .where(
+            chat.channel == Conversation.channel,
+            chat.chat_id == Conversation.chat_id,
+            Message.author == "customer",
+            Message.kind == "text",
+            Message.created_at > Rating.updated_at,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(
+            Conversation.channel, Conversation.chat_id, Rating.conversation_id, Rating.updated_at
+        )
+        .join(Conversation, Conversation.id == Rating.conversation_id)
+        .where(Rating.comment.is_(None), Rating.updated_at > rated_after, ~text_since)
+        .order_by(Rating.updated_at, Rating.id)
+    )
+    return [AwaitedComment(*row) for row in rows.all()]
 
 
 async def save_answer_vote(
