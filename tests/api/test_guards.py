@@ -204,6 +204,10 @@ async def test_openapi_documents_every_route_with_bearer_auth(
         ("GET", "/api/settings"),
         ("PUT", "/api/settings"),
         ("DELETE", "/api/settings/{key}"),
+        ("GET", "/api/campaigns"),
+        ("POST", "/api/campaigns"),
+        ("GET", "/api/campaigns/{campaign_id}"),
+        ("POST", "/api/campaigns/{campaign_id}/cancel"),
     }
     claim = spec["paths"][f"{conversation}/assign"]["post"]
     assert {"200", "401", "403", "404", "409", "422"} <= set(claim["responses"])

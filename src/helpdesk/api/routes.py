@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from helpdesk.api import agents, analytics, auth, conversations, events, settings
+from helpdesk.api import agents, analytics, auth, campaigns, conversations, events, settings
 
 router = APIRouter(prefix="/api")
-for module in (auth, agents, conversations, events, analytics, settings):
+for module in (auth, agents, conversations, events, analytics, settings, campaigns):
     router.include_router(module.router)

@@ -1,4 +1,5 @@
-"""`helpdesk notify send`: create a customer update from the terminal and watch it go.
+"""`helpdesk notify send`: create a customer update from the terminal and watch it go;
+`helpdesk notify cancel ID`: stop one that is still sending.
 
 The command writes the campaign and its recipient rows; the running service
 (`helpdesk serve`) sends them, and the command follows its progress with a bar until
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from pathlib import Path
 from typing import Any
 
+from helpdesk.campaigns.progress import CANCELLED, SENDING, Progress
 from helpdesk.config import Settings
 
 CHANNELS = ("telegram", "sms", "both")
@@ -42,9 +45,13 @@ def add_notify_parser(commands: Any) -> None:
     )
     send.add_argument("--dry-run", action="store_true", help="count recipients, send nothing")
     send.add_argument("--no-wait", action="store_true", help="do not follow the progress")
+    cancel = notify.add_parser("cancel", help="stop an update that is still sending")
+    cancel.add_argument("campaign_id", type=int, metavar="ID", help="the update's number")
 
 
 def run_notify(args: argparse.Namespace, settings: Settings) -> int:
+    if args.notify_command == "cancel":
+        return asyncio.run(_cancel(args.campaign_id, settings))
     try:
         return asyncio.run(_send(args, settings))
     except KeyboardInterrupt:
@@ -144,11 +151,48 @@ async def _follow(sessions: Any, campaign_id: int, total: int) -> int:
             bar.set_postfix(
                 sent=progress.sent(), failed=progress.failed(), pending=progress.pending()
             )
-            if progress.status == "done":
+            if progress.status != SENDING:
                 break
             await asyncio.sleep(0.5)
-    print(
-        f"update #{campaign_id}: {progress.sent()} sent, {progress.failed()} failed, "
+    print(_summary(progress))
+    return 0
+
+
+def _summary(progress: Progress) -> str:
+    line = (
+        f"update #{progress.campaign_id}: {progress.sent()} sent, {progress.failed()} failed, "
         f"{progress.skipped()} skipped"
     )
+    if progress.status == CANCELLED:
+        line += f", {progress.cancelled()} cancelled"
+    return line
+
+
+def _actor() -> str:
+    """Who cancels from the terminal, for the audit trail."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+async def _cancel(campaign_id: int, settings: Settings) -> int:
+    from helpdesk.campaigns.cancel import CampaignFinished, CampaignNotFound, cancel
+    from helpdesk.store.db import create_engine, session_factory
+    from helpdesk.store.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        outcome, progress = await cancel(session_factory(engine), campaign_id, actor=_actor())
+    except (CampaignNotFound, CampaignFinished) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    if outcome.cancelled_now:
+        print(f"update #{campaign_id} cancelled: {outcome.recipients} recipient(s) will not get it")
+    else:
+        print(f"update #{campaign_id} was already cancelled")
+    print(_summary(progress))
     return 0

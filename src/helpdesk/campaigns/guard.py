@@ -1,10 +1,12 @@
-"""The last consent check, in front of the Telegram outbox dispatcher.
+"""The last check, in front of the Telegram outbox dispatcher: consent and cancel.
 
 Campaign rows can wait in the outbox for a while (a window of them, or a retry after
-a 429); a customer who sends /notifications off in between must not get them. The
-dispatcher's send function is wrapped: a campaign row (dedup key
-`campaign:{id}:{customer}:{part}`) is checked against the customer's consent right
-before it goes out, and refused as undeliverable when it is withdrawn.
+a 429); a customer who sends /notifications off in between must not get them, nor
+anyone once an admin cancelled the campaign. The dispatcher's send function is
+wrapped: a campaign row (dedup key `campaign:{id}:{customer}:{part}`) is checked, in
+one query, against the campaign's status and the customer's consent right before it
+goes out, and refused as undeliverable when either says no. Other rows (replies to
+customers) pass without a query.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.campaigns.consent import telegram_allowed
+from helpdesk.campaigns.progress import CANCELLED, OPEN
 from helpdesk.channels.delivery import Send, Undeliverable
 from helpdesk.store import campaigns as store
 from helpdesk.store.outbox import Queued
@@ -37,10 +40,16 @@ def guard_campaign_sends(sessions: async_sessionmaker[AsyncSession], send: Send)
         if key is None:
             return await send(item)
         async with sessions() as session:
-            recipient_id, consent = await store.telegram_consent(session, *key)
-        if recipient_id is not None and consent is not None and not telegram_allowed(consent):
+            check = await store.telegram_check(session, *key)
+        if check is not None and check.campaign_status == CANCELLED:
+            if check.status in OPEN:  # queued by a worker that had not seen the cancel yet
+                async with sessions.begin() as session:
+                    await store.mark_cancelled(session, check.recipient_id)
+            log.info("campaign.telegram_cancelled", campaign_id=key[0], customer_id=key[1])
+            raise Undeliverable("the campaign was cancelled")
+        if check is not None and not telegram_allowed(check.consent):
             async with sessions.begin() as session:
-                await store.mark_skipped(session, recipient_id, "opted out")
+                await store.mark_skipped(session, check.recipient_id, "opted out")
             log.info("campaign.telegram_skipped", campaign_id=key[0], customer_id=key[1])
             raise Undeliverable("the customer opted out of updates")
         return await send(item)

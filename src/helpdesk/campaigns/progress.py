@@ -1,4 +1,8 @@
-"""A campaign's progress: its recipients counted by channel and status."""
+"""A campaign's progress: its recipients counted by channel and status.
+
+`cancelled` recipients were still open (pending, or queued in the Telegram outbox)
+when an admin cancelled the campaign; they never get it.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-PENDING, QUEUED, SENT, DELIVERED, FAILED, SKIPPED = (
+PENDING, QUEUED, SENT, DELIVERED, FAILED, SKIPPED, CANCELLED = (
     "pending",
     "queued",
     "sent",
     "delivered",
     "failed",
     "skipped",
+    "cancelled",
 )
 OPEN = (PENDING, QUEUED)
-ALL = (PENDING, QUEUED, SENT, DELIVERED, FAILED, SKIPPED)
+ALL = (PENDING, QUEUED, SENT, DELIVERED, FAILED, SKIPPED, CANCELLED)
+# A campaign is `sending` until no recipient is open (`done`), or an admin cancels it
+# (`cancelled`, like the recipients it had not handed to a channel yet).
+SENDING, DONE = "sending", "done"
 
 
 @dataclass
@@ -57,6 +65,9 @@ class Progress:
     def skipped(self, channel: str | None = None) -> int:
         return self._sum((SKIPPED,), channel)
 
+    def cancelled(self, channel: str | None = None) -> int:
+        return self._sum((CANCELLED,), channel)
+
     def total(self, channel: str | None = None) -> int:
         return self._sum(ALL, channel)
 
@@ -68,6 +79,7 @@ class Progress:
                 "failed": self.failed(ch),
                 "pending": self.pending(ch),
                 "skipped": self.skipped(ch),
+                "cancelled": self.cancelled(ch),
                 "total": self.total(ch),
             }
             for ch in sorted(self.counts)
@@ -80,6 +92,7 @@ class Progress:
             "failed": self.failed(),
             "pending": self.pending(),
             "skipped": self.skipped(),
+            "cancelled": self.cancelled(),
             "total": self.total(),
             "channels": per_channel,
         }

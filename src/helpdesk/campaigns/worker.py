@@ -13,9 +13,11 @@ our status callback, and marked sent with the message SID. A 429 or an outage
 reschedules the row and pauses the whole worker for Twilio's Retry-After.
 
 Consent is checked again right before each send: an opt-out after the campaign was
-created still stops it. On a graceful stop, sends in flight are let finish, so a
-restart resends nothing; after a hard crash, a row whose send was in flight comes due
-again when its lease ends (a rare duplicate, never a skip).
+created still stops it. A cancelled campaign's rows are no longer pending, so they are
+neither claimed nor queued (campaigns/cancel.py says what may still go out).
+On a graceful stop, sends in flight are let finish, so a restart resends nothing;
+after a hard crash, a row whose send was in flight comes due again when its lease ends
+(a rare duplicate, never a skip).
 """
 
 from __future__ import annotations
@@ -207,22 +209,32 @@ class CampaignWorker:
             if stop.is_set():
                 return False
             self._touched.add(recipient.campaign_id)
-            async with self._sessions.begin() as session:
-                if not sms_allowed(recipient.consent) or (
-                    recipient.customer_address != recipient.address
-                ):
-                    allowed = sms_allowed(recipient.consent)
-                    reason = "opted out" if not allowed else "phone number changed"
-                    await store.mark_skipped(session, recipient.id, reason)
-                    continue
-                attempt = await store.claim(session, recipient.id, lease=self._lease)
-            if attempt is None:
-                continue  # another worker has it
+            # A free send slot first, then the claim: a claimed row goes to Twilio at
+            # once, so a campaign cancelled after the claim can only meet sends already
+            # on their way (a claim needs the row still pending).
             await self._slots.acquire()
+            attempt: int | None = None
+            try:
+                attempt = await self._claim(recipient)
+            finally:
+                if attempt is None:
+                    self._slots.release()
+            if attempt is None:
+                continue  # skipped, cancelled, or another worker has it
             task = asyncio.create_task(self._send_one(recipient, attempt))
             self._tasks.add(task)
             task.add_done_callback(self._sent)
         return len(due) >= batch
+
+    async def _claim(self, recipient: store.OpenRecipient) -> int | None:
+        """Skip a row whose consent or number changed, else claim it; its attempt number."""
+        async with self._sessions.begin() as session:
+            allowed = sms_allowed(recipient.consent)
+            if not allowed or recipient.customer_address != recipient.address:
+                reason = "opted out" if not allowed else "phone number changed"
+                await store.mark_skipped(session, recipient.id, reason)
+                return None
+            return await store.claim(session, recipient.id, lease=self._lease)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

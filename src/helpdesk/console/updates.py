@@ -1,18 +1,23 @@
-"""Customer updates (campaigns) in the console, for admins: write, preview, send, watch.
+"""Customer updates (campaigns) in the console, for admins: write, preview, send, watch,
+cancel.
 
-The page lists campaigns with sent / failed / pending counts. While one is sending,
-updates.js listens to the console's event stream (the campaign worker publishes a
-"campaign" event when progress moves) and fetches /console/updates/progress, with a
-slow poll as a fallback, so the numbers move without a reload.
+The page lists campaigns with sent / failed / pending / skipped / cancelled counts.
+While one is sending, updates.js listens to the console's event stream (the campaign
+worker publishes a "campaign" event when progress moves) and fetches
+/console/updates/progress, with a slow poll as a fallback, so the numbers move without
+a reload. A sending update has a Cancel button that asks for confirmation first (a
+second button, revealed by the first: no script needed, and the server refuses a
+cancel without it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
+from helpdesk.campaigns.cancel import CampaignFinished, CampaignNotFound, cancel
 from helpdesk.campaigns.segments import SegmentError, parse_segment
 from helpdesk.campaigns.service import CHANNELS, Draft, Plan, create, plan
 from helpdesk.campaigns.templates import PLACEHOLDERS
@@ -108,3 +113,38 @@ async def send_update(request: Request, viewer: AdminOnly, form: CheckedForm) ->
         "/console/updates",
         ("ok", f"Update #{campaign_id} is on its way to {total} recipient(s)."),
     )
+
+
+@router.post("/console/updates/{campaign_id}/cancel")
+async def cancel_update(
+    request: Request, campaign_id: int, viewer: AdminOnly, form: CheckedForm
+) -> Response:
+    """Cancel a sending update (audited); the form's second button confirms it."""
+    if form.get("confirm") != "yes":
+        raise HTTPException(400, "Confirm the cancel with its second button.")
+    runtime = runtime_of(request)
+    try:
+        outcome, progress = await cancel(
+            runtime.sessions,
+            campaign_id,
+            actor=f"agent:{viewer.id} {viewer.email}",
+            agent_id=viewer.id,
+        )
+    except CampaignNotFound as error:
+        raise HTTPException(404, _sentence(error)) from error
+    except CampaignFinished as error:
+        return redirect(request, "/console/updates", ("error", _sentence(error)))
+    runtime.events.publish("campaign", campaign_ids=[campaign_id])
+    if not outcome.cancelled_now:
+        message = f"Update #{campaign_id} was already cancelled."
+    else:
+        message = (
+            f"Update #{campaign_id} is cancelled: {progress.cancelled()} recipient(s) will not "
+            f"get it ({progress.sent()} already sent)."
+        )
+    return redirect(request, "/console/updates", ("ok", message))
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error)
+    return f"{text[:1].upper()}{text[1:]}."

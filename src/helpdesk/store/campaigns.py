@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.campaigns.consent import ConsentState
 from helpdesk.campaigns.progress import (
+    CANCELLED,
     DELIVERED,
     FAILED,
     OPEN,
     PENDING,
     QUEUED,
+    SENDING,
     SENT,
     SKIPPED,
     Progress,
@@ -147,15 +149,13 @@ async def finish_campaigns(session: AsyncSession) -> list[int]:
     open_rows = exists().where(R.campaign_id == Campaign.id, R.status.in_(OPEN))
     ids = list(
         (
-            await session.scalars(
-                select(Campaign.id).where(Campaign.status == "sending", ~open_rows)
-            )
+            await session.scalars(select(Campaign.id).where(Campaign.status == SENDING, ~open_rows))
         ).all()
     )
     if ids:
         await session.execute(
             update(Campaign)
-            .where(Campaign.id.in_(ids))
+            .where(Campaign.id.in_(ids), Campaign.status == SENDING)  # not one just cancelled
             .values(status="done", finished_at=utcnow()),
             execution_options={"synchronize_session": False},
         )
@@ -242,15 +242,22 @@ async def queue_telegram(
 
 
 async def reconcile_telegram(session: AsyncSession) -> int:
-    """Copy what the outbox dispatcher recorded onto queued recipient rows."""
+    """Copy what the outbox dispatcher recorded onto queued recipient rows.
+
+    A row cancelled while queued whose message was already on its way to Telegram
+    (past the guard) turns `sent` here: the counts say what customers really got.
+    """
     changed = 0
-    for outbox_status, status in (("sent", SENT), ("failed", FAILED)):
+    for outbox_status, status, was in (
+        ("sent", SENT, (QUEUED, CANCELLED)),
+        ("failed", FAILED, (QUEUED,)),
+    ):
         row = select(OutboxItem).where(OutboxItem.id == R.outbox_id)
         result = await session.execute(
             update(R)
             .where(
                 R.channel == TELEGRAM,
-                R.status == QUEUED,
+                R.status.in_(was),
                 exists().where(OutboxItem.id == R.outbox_id, OutboxItem.status == outbox_status),
             )
             .values(
@@ -269,14 +276,24 @@ async def reconcile_telegram(session: AsyncSession) -> int:
     return changed
 
 
-async def telegram_consent(
+@dataclass(frozen=True, slots=True)
+class TelegramCheck:
+    recipient_id: int
+    status: str  # the recipient row's
+    campaign_status: str
+    consent: ConsentState
+
+
+async def telegram_check(
     session: AsyncSession, campaign_id: int, customer_id: int
-) -> tuple[int | None, ConsentState | None]:
-    """The recipient row id and the customer's consent now (the dispatcher's last check)."""
+) -> TelegramCheck | None:
+    """The dispatcher's last check of a campaign row, in one query: the recipient row,
+    whether the campaign was cancelled, and the customer's consent now."""
     row = (
         await session.execute(
-            select(R.id, *consent_columns())
+            select(R.id, R.status, Campaign.status.label("campaign_status"), *consent_columns())
             .join(Customer, Customer.id == R.customer_id)
+            .join(Campaign, Campaign.id == R.campaign_id)
             .where(
                 R.campaign_id == campaign_id,
                 R.customer_id == customer_id,
@@ -285,8 +302,8 @@ async def telegram_consent(
         )
     ).one_or_none()
     if row is None:
-        return None, None
-    return row.id, consent_state(row)
+        return None
+    return TelegramCheck(row.id, row.status, row.campaign_status, consent_state(row))
 
 
 # ---- SMS: claim, send, record ---------------------------------------------------------------
@@ -322,7 +339,17 @@ async def mark_failed(session: AsyncSession, recipient_id: int, error: str) -> N
 
 
 async def mark_skipped(session: AsyncSession, recipient_id: int, reason: str) -> None:
-    await _set(session, recipient_id, status=SKIPPED, error=reason[:2000])
+    """Only an open row: one a cancel has just closed stays `cancelled`."""
+    await session.execute(
+        update(R)
+        .where(R.id == recipient_id, R.status.in_(OPEN))
+        .values(status=SKIPPED, error=reason[:2000], updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def mark_cancelled(session: AsyncSession, recipient_id: int) -> None:
+    await _set(session, recipient_id, status=CANCELLED, error="campaign cancelled")
 
 
 async def reschedule(session: AsyncSession, recipient_id: int, delay: float, error: str) -> None:

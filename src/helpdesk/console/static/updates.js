@@ -1,4 +1,4 @@
-// Customer updates page: live progress of campaigns.
+// Customer updates page: live progress of campaigns (and their Cancel buttons).
 // The campaign worker publishes a "campaign" event on /console/events when progress
 // moves; we then fetch /console/updates/progress and update the counts. A slow poll
 // covers a dropped stream. New campaigns (created in another tab or by the CLI)
@@ -13,10 +13,13 @@
     (data.campaigns || []).forEach(function (c) {
       var row = document.getElementById("campaign-" + c.id);
       if (!row) return;
-      ["sent", "failed", "pending", "skipped", "status"].forEach(function (key) {
+      ["sent", "failed", "pending", "skipped", "cancelled", "status"].forEach(function (key) {
         var cell = row.querySelector('[data-count="' + key + '"]');
         if (cell) cell.textContent = String(c[key]);
       });
+      // Done or cancelled elsewhere (CLI, API, another tab): nothing left to cancel.
+      var cancel = row.querySelector("[data-cancel]");
+      if (cancel && c.status !== "sending") cancel.remove();
     });
   }
 

@@ -3,7 +3,7 @@ migrations/versions/ (tests/store/test_migrations.py compares the two)."""
 
 from helpdesk.store.models.analytics import AnswerFeedback, ConversationOutcome, Rating
 from helpdesk.store.models.base import NAMING, Base
-from helpdesk.store.models.campaigns import Campaign, CampaignRecipient
+from helpdesk.store.models.campaigns import Campaign, CampaignEvent, CampaignRecipient
 from helpdesk.store.models.conversations import (
     Conversation,
     Customer,
@@ -23,6 +23,7 @@ __all__ = [
     "AnswerFeedback",
     "Base",
     "Campaign",
+    "CampaignEvent",
     "CampaignRecipient",
     "Conversation",
     "ConversationEvent",

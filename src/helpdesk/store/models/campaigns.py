@@ -1,4 +1,5 @@
-"""Customer updates: campaigns and their recipients (migration 0005)."""
+"""Customer updates: campaigns and their recipients (migration 0005), and the audit
+trail of what admins did to them (migration 0007)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,19 @@ class CampaignRecipient(Base):
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignEvent(Base):
+    """The audit trail of a campaign: who did what to it when (today: cancelled it)."""
+
+    __tablename__ = "campaign_events"
+    __table_args__ = (Index("ix_campaign_events_campaign", "campaign_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))
+    # "agent:3 boss@example.com" or "cli:alice", like campaigns.created_by.
+    actor: Mapped[str] = mapped_column(String(255))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    detail: Mapped[Any | None] = mapped_column(JSONType)  # e.g. {"recipients": 12}
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
