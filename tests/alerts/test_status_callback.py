@@ -17,7 +17,8 @@ from helpdesk.handoff.alerting import AlertWorker
 from tests.alerts.conftest import PHONES, Escalate, MakeSettings, MakeWorker, Team, alert_rows
 from tests.e2e.service import RunningService
 from tests.fakes.sendgrid_server import FakeSendGrid
-from tests.fakes.twilio_server import FakeTwilio, twilio_signature
+from tests.fakes.twilio_server import FakeTwilio
+from tests.fakes.twilio_webhooks import twilio_signature
 
 Sessions = async_sessionmaker[AsyncSession]
 

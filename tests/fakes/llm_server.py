@@ -23,18 +23,23 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.http_fake import HttpFake
+
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
 SPEC_FILE = SPEC_DIR / "openai-openapi.yaml"
 
 MODES = ("json", "text", "error", "hang", "bad_json")
 
 
-class FakeLLM:
+class FakeLLM(HttpFake):
     """POST /v1/chat/completions (and GET /v1/models), behaviour set by attributes."""
 
+    shutdown_timeout = 1.0
+    url_path = "/v1"  # OpenAI clients take the API root, version included
+
     def __init__(self, *, model: str = "llama3.1:8b") -> None:
+        super().__init__()
         self.model = model
-        self.base_url = ""
         self.requests: list[dict[str, Any]] = []
         self.delay: float = 0.0
         # Per-request delays, first in first out, before `delay`: lets a test make an
@@ -53,35 +58,21 @@ class FakeLLM:
         # In "bad_json" mode: how many broken replies before good ones (None: always broken).
         self.bad_json_replies: int | None = None
         self._bad_sent = 0
-        self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
 
     # Lifecycle -----------------------------------------------------------------
 
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/v1/models", self._models)
+
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
         self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/v1"
+        await super().start()
 
     async def stop(self) -> None:
         self._stopping.set()  # releases "hang" handlers so shutdown is quick
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeLLM:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # Handlers ------------------------------------------------------------------
 
@@ -95,7 +86,7 @@ class FakeLLM:
             body = await request.json()
         except json.JSONDecodeError:
             return _error(400, "invalid JSON body", "invalid_request_error")
-        self.requests.append(body)
+        self._record(self.requests, body)
         delay = self.delays.pop(0) if self.delays else self.delay
         if delay:
             await asyncio.sleep(delay)

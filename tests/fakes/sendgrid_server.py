@@ -13,17 +13,16 @@ text/plain first. Accepted mail gets 202, an empty body and an X-Message-Id.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.http_fake import HttpFake, drop_connection
 from tests.fakes.openapi_check import check_request, load_spec
 
 SPEC = "sendgrid_mail_v3.json"
@@ -46,51 +45,22 @@ def _errors(status: int, *problems: tuple[str | None, str], headers: Any = None)
     return web.json_response(body, status=status, headers=headers)
 
 
-@dataclass
-class _Waiters:
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def notify(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
-
-
-class FakeSendGrid:
+class FakeSendGrid(HttpFake):
     def __init__(self, api_key: str | None = None, *, spec_check: bool = True) -> None:
+        super().__init__()
         # Real keys look like SG.<22 chars>.<43 chars>.
         self.api_key = api_key or f"SG.{secrets.token_urlsafe(16)}.{secrets.token_urlsafe(32)}"
         self.spec_check = spec_check
-        self.base_url = ""
         self.mails: list[dict[str, Any]] = []
         self.message_ids: list[str] = []  # X-Message-Id of each accepted mail, in order
         self.spec_violations: list[str] = []
         # None: any sender is fine; else SendGrid's 403 for an unverified sender.
         self.verified_senders: set[str] | None = None
         self._failures: list[int] = []
-        self._waiters = _Waiters()
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    def _routes(self, router: web.UrlDispatcher) -> None:
         load_spec(SPEC)  # fail fast, with the path, when the spec is missing
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSendGrid:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        router.add_route("*", "/{tail:.*}", self._dispatch)
 
     # ---- test controls -------------------------------------------------------------------
 
@@ -102,19 +72,9 @@ class FakeSendGrid:
         self._failures.extend([status] * times)
 
     async def wait_for_mails(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.mails) < count:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"waited {timeout}s for {count} mail(s), got {len(self.mails)}: "
-                    f"{[m.get('subject') for m in self.mails]}"
-                )
-            try:
-                await asyncio.wait_for(self._waiters.event.wait(), remaining)
-            except TimeoutError:
-                continue
-        return list(self.mails)
+        return await self._wait_for(
+            count, lambda: list(self.mails), timeout=timeout, what="mail(s)", shown="subject"
+        )
 
     # ---- HTTP ----------------------------------------------------------------------------
 
@@ -150,9 +110,7 @@ class FakeSendGrid:
         if self._failures:
             status = self._failures.pop(0)
             if status == 0:
-                assert request.transport is not None
-                request.transport.close()
-                return web.Response()
+                return drop_connection(request)
             headers = None
             if status == 429:
                 headers = {
@@ -174,9 +132,8 @@ class FakeSendGrid:
                 ),
             )
         message_id = secrets.token_urlsafe(16)[:22]
-        self.mails.append(body if isinstance(body, dict) else {"raw": body})
         self.message_ids.append(message_id)
-        self._waiters.notify()
+        self._record(self.mails, body if isinstance(body, dict) else {"raw": body})
         return web.Response(status=202, headers={"X-Message-Id": message_id})
 
 

@@ -9,20 +9,22 @@
 
 Every request is checked against the Bot API spec (method, required and unknown
 parameters, parameter types); sendMessage validates text and HTML like Telegram.
+Updates reach the bot through telegram_delivery.py (getUpdates or a webhook).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.http_fake import HttpFake, drop_connection
+from tests.fakes.telegram_delivery import UpdateDelivery
 from tests.fakes.telegram_spec import (
     CHAT_ACTIONS,
     ERROR_TEXT,
@@ -33,8 +35,6 @@ from tests.fakes.telegram_spec import (
     parse_telegram_html,
     utf16_length,
 )
-
-_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,7 @@ class _Failure:
     delay: float = 0.0
 
 
-@dataclass
-class _Waiters:
-    """An event replaced at each change, so any number of waiters can wake."""
-
-    event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def notify(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
-
-
-class FakeTelegram:
+class FakeTelegram(HttpFake):
     def __init__(
         self,
         token: str = "123456:TEST",
@@ -73,12 +62,11 @@ class FakeTelegram:
         spec_check: bool = True,
         bot_username: str = "helpdesk_test_bot",
     ) -> None:
+        super().__init__()
         self.token = token
         self.spec_check = spec_check
-        self.base_url = ""
         self.calls: list[Call] = []
         self.spec_violations: list[str] = []
-        self.webhook: dict[str, Any] | None = None
         self.blocked_chats: set[int] = set()
         self.bot_user = {
             "id": int(token.split(":", 1)[0]),
@@ -89,46 +77,23 @@ class FakeTelegram:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
-        self._updates: list[dict[str, Any]] = []
+        self._delivery = UpdateDelivery()
         self._failures: dict[str, deque[_Failure]] = {}
         self._message_ids: dict[int, int] = {}
         self._sent: list[dict[str, Any]] = []
         # Called with each delivered sendMessage: lets a load test wait per chat without
         # rescanning every message sent so far.
         self.message_listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._update_waiters = _Waiters()
-        self._sent_waiters = _Waiters()
-        self._poll_generation = 0
-        self._closing = False
-        self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def _routes(self, router: web.UrlDispatcher) -> None:
         find_method("getMe")  # fail fast if the spec cannot be found
-        app = web.Application()
-        app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
-        # Long polls must not hold shutdown for their whole timeout.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        router.add_route("*", "/bot{token}/{method}", self._dispatch)
 
     async def stop(self) -> None:
-        self._closing = True
-        self._update_waiters.notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        self._delivery.close()
+        await super().stop()
 
     # ---- test controls -------------------------------------------------------------------
 
@@ -163,16 +128,17 @@ class FakeTelegram:
 
     def push_update(self, update: dict[str, Any]) -> None:
         """Queue an update for getUpdates (update_id assigned if missing)."""
-        if "update_id" not in update:
-            last = max((u["update_id"] for u in self._updates), default=0)
-            update = {"update_id": last + 1, **update}
-        self._updates.append(update)
-        self._update_waiters.notify()
+        self._delivery.push(update)
 
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by a getUpdates with a higher offset."""
-        return list(self._updates)
+        return self._delivery.pending
+
+    @property
+    def webhook(self) -> dict[str, Any] | None:
+        """The last setWebhook's parameters; None when no webhook is set."""
+        return self._delivery.webhook
 
     def sent_messages(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         return [m for m in self._sent if chat_id is None or m.get("chat_id") == chat_id]
@@ -184,19 +150,13 @@ class FakeTelegram:
         self, count: int, *, chat_id: int | None = None, timeout: float = 10.0
     ) -> list[dict[str, Any]]:
         """Wait until at least `count` messages were sent (to `chat_id`); return them all."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(found := self.sent_messages(chat_id)) < count:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"waited {timeout}s for {count} message(s) to chat {chat_id}, got "
-                    f"{len(found)}: {[m.get('text') for m in found]}"
-                )
-            try:
-                await asyncio.wait_for(self._sent_waiters.event.wait(), remaining)
-            except TimeoutError:
-                continue
-        return found
+        return await self._wait_for(
+            count,
+            lambda: self.sent_messages(chat_id),
+            timeout=timeout,
+            what=f"message(s) to chat {chat_id}",
+            shown="text",
+        )
 
     # ---- HTTP ----------------------------------------------------------------------------
 
@@ -230,9 +190,7 @@ class FakeTelegram:
                 await asyncio.sleep(failure.delay)
             if failure.status == 0:
                 self.calls.append(Call(method, params, at, 0, "connection dropped"))
-                assert request.transport is not None
-                request.transport.close()
-                return web.Response()
+                return drop_connection(request)
             if failure.status == 200:
                 failure = None
             else:
@@ -287,23 +245,15 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: wrong parameter action in request")
             return True
         if method == "getUpdates":
-            return await self._get_updates(params)
+            return await self._delivery.get_updates(params)
         if method == "getMe":
             return dict(self.bot_user)
         if method == "setWebhook":
-            return self._set_webhook(params)
+            return self._delivery.set_webhook(params)
         if method == "deleteWebhook":
-            self.webhook = None
-            if params.get("drop_pending_updates"):
-                self._updates.clear()
-            return True
+            return self._delivery.delete_webhook(params)
         if method == "getWebhookInfo":
-            url = self.webhook["url"] if self.webhook else ""
-            return {
-                "url": url,
-                "has_custom_certificate": False,
-                "pending_update_count": len(self._updates),
-            }
+            return self._delivery.webhook_info()
         if method == "answerCallbackQuery":
             return True
         raise ApiError(404, f"Not Found: FakeTelegram does not implement {method}")
@@ -350,62 +300,7 @@ class FakeTelegram:
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
-        self._sent.append(dict(params))
-        self._sent_waiters.notify()
+        self._record(self._sent, dict(params))
         for listener in self.message_listeners:
             listener(dict(params))
         return message
-
-    def _set_webhook(self, params: dict[str, Any]) -> bool:
-        url = params["url"]
-        if url == "":  # Telegram: an empty URL removes the webhook
-            self.webhook = None
-            return True
-        if not url.startswith("https://"):
-            raise ApiError(
-                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
-            )
-        secret = params.get("secret_token")
-        if secret is not None and not _SECRET.match(secret):
-            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
-        if params.get("drop_pending_updates"):
-            self._updates.clear()
-        self.webhook = dict(params)
-        return True
-
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.webhook is not None:
-            raise ApiError(
-                409,
-                "Conflict: can't use getUpdates method while webhook is active; "
-                "use deleteWebhook to delete the webhook first",
-            )
-        # A newer getUpdates ends an older one, as on Telegram (two pollers = a bug).
-        self._poll_generation += 1
-        generation = self._poll_generation
-        self._update_waiters.notify()
-        offset = params.get("offset")
-        if isinstance(offset, int) and offset > 0:
-            self._updates = [u for u in self._updates if u["update_id"] >= offset]
-        elif isinstance(offset, int) and offset < 0:
-            self._updates = self._updates[offset:]
-        limit = min(max(int(params.get("limit", 100)), 1), 100)
-        timeout = max(int(params.get("timeout", 0)), 0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            if self._updates or self._closing:
-                return [dict(u) for u in self._updates[:limit]]
-            if generation != self._poll_generation:
-                raise ApiError(
-                    409,
-                    "Conflict: terminated by other getUpdates request; "
-                    "make sure that only one bot instance is running",
-                )
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return []
-            try:
-                await asyncio.wait_for(self._update_waiters.event.wait(), remaining)
-            except TimeoutError:
-                return []

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from helpdesk.notify.signature import public_request_url, twilio_signature_valid
 from helpdesk.notify.twilio_sms import TwilioSms
-from tests.fakes.twilio_server import FakeTwilio, twilio_signature
+from tests.fakes.twilio_server import FakeTwilio
+from tests.fakes.twilio_webhooks import twilio_signature
 
 
 @dataclass
