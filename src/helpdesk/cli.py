@@ -129,7 +129,7 @@ def serve(settings: Settings) -> int:
     print(f"helpdesk on http://{settings.host}:{settings.port}  (web chat: /chat)")
     # Bounded graceful shutdown: open event streams would otherwise hold the process.
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, owns_process=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
