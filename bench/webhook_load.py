@@ -88,7 +88,9 @@ async def load(
     )
     # aiohttp rather than httpx: httpx's pool scans all its connections on every request,
     # which at 200 connections made the customers cost more CPU than the service.
-    connector = aiohttp.TCPConnector(limit=args.customers)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close
+    # them under our feet (a customer waits seconds for its reply under this load).
+    connector = aiohttp.TCPConnector(limit=args.customers, keepalive_timeout=3)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
 
