@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import time
@@ -113,9 +114,16 @@ async def load(
                         raise
             raise AssertionError("unreachable")
 
+        # Customers do not all write in the same millisecond: each starts at a random
+        # moment of the first `--stagger` seconds (then the fixed LLM time would keep
+        # them in lock-step, every round one burst of 200 messages).
+        draw = random.Random(7)
+        starts = [draw.random() for _ in range(args.customers)]
+
         async def customer(index: int) -> None:
             chat_id = 900_000 + index
             replies[chat_id] = asyncio.Queue()
+            await asyncio.sleep(args.stagger * starts[index])
             for turn in range(args.messages):
                 update_id = index * 1000 + turn + 1
                 text = question(index, turn)
@@ -181,6 +189,9 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--messages", type=int, default=8)
     parser.add_argument("--llm-delay", type=float, default=1.0)
+    parser.add_argument(
+        "--stagger", type=float, default=1.0, help="customers start within this many seconds"
+    )
     common.add_common_arguments(parser)
     common.add_profile_argument(parser)
     return common.run_and_report(parser.parse_args(), run, report)
