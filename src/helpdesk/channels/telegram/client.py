@@ -96,7 +96,7 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 
 def _translate_api_error(exc: BotAPIError) -> TelegramRetryLater | TelegramRejected:
-    """Telegram's status and parameters, classified as aiogram did before."""
+    """An error answer, classified by Telegram's own status code and parameters."""
     text, status = exc.description, exc.status
     if exc.retry_after is not None:
         return TelegramRetryLater(text, exc.retry_after, rate_limited=True)
