@@ -152,7 +152,8 @@ class OutboxDispatcher:
         waiting = [item for item in heads if item.next_attempt_at > now]
         for item in heads:
             chat_id = item.chat_id
-            if item.next_attempt_at <= now and chat_id not in self._busy | submitted:
+            due = item.next_attempt_at <= now
+            if due and chat_id not in self._busy and chat_id not in submitted:
                 self._start(chat_id, [item])
         return outbox.earliest(waiting)
 
