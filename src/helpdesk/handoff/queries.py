@@ -18,6 +18,7 @@ from helpdesk.handoff.views import (
     MessageView,
     NoteView,
 )
+from helpdesk.store import conversations as conversation_store
 from helpdesk.store import handoff as handoff_store
 from helpdesk.store.models import Conversation, Customer, Message
 
@@ -52,13 +53,7 @@ async def conversation_detail(
     session: AsyncSession, conversation_id: int
 ) -> ConversationDetail | None:
     """None when there is no such conversation (the service turns that into NotFound)."""
-    row = (
-        await session.execute(
-            select(Conversation, Customer)
-            .join(Customer, Customer.id == Conversation.customer_id)
-            .where(Conversation.id == conversation_id)
-        )
-    ).one_or_none()
+    row = await conversation_store.conversation_with_customer(session, conversation_id)
     if row is None:
         return None
     conversation, customer = row

@@ -27,9 +27,10 @@ from helpdesk.handoff.alerts import (
     Role,
 )
 from helpdesk.handoff.policy import Escalation
+from helpdesk.store import conversations as conversation_store
 from helpdesk.store.dialect import upsert
 from helpdesk.store.models import Agent as AgentRow
-from helpdesk.store.models import Alert, Conversation, Customer, Message
+from helpdesk.store.models import Alert, Conversation, Message
 from helpdesk.store.types import utcnow
 
 PENDING = "pending"
@@ -326,13 +327,7 @@ async def conversation_state(session: AsyncSession, conversation_id: int | None)
 
 async def alert_context(session: AsyncSession, conversation_id: int) -> AlertContext | None:
     """What an alert says about a conversation: who, why, the last messages."""
-    row = (
-        await session.execute(
-            select(Conversation, Customer)
-            .join(Customer, Customer.id == Conversation.customer_id)
-            .where(Conversation.id == conversation_id)
-        )
-    ).one_or_none()
+    row = await conversation_store.conversation_with_customer(session, conversation_id)
     if row is None:
         return None
     conversation, customer = row

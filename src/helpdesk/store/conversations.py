@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import Answer, Author, Direction, IncomingMessage, MessageKind
 from helpdesk.store.dialect import upsert
-from helpdesk.store.models import tables
+from helpdesk.store.models import Conversation, Customer, tables
 from helpdesk.store.types import utcnow
 
 PROFILE_FIELDS = ("username", "first_name", "last_name", "language_code")
@@ -55,6 +55,20 @@ async def upsert_customer(session: AsyncSession, incoming: IncomingMessage) -> C
     ).returning(customers.c.id, customers.c.first_name)
     row = (await session.execute(statement)).one()
     return CustomerRef(id=row.id, first_name=row.first_name)
+
+
+async def conversation_with_customer(
+    session: AsyncSession, conversation_id: int
+) -> tuple[Conversation, Customer] | None:
+    """A conversation and its customer as ORM objects (pages and alerts, not the hot path)."""
+    row = (
+        await session.execute(
+            select(Conversation, Customer)
+            .join(Customer, Customer.id == Conversation.customer_id)
+            .where(Conversation.id == conversation_id)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def open_conversation(
