@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.store.dialect import upsert
+from helpdesk.store.dialect import Executor, insert_for, prepared
 from helpdesk.store.models import tables
 from helpdesk.store.types import utcnow
 
@@ -41,8 +41,37 @@ _COLUMNS = (
 )
 
 
+@prepared
+def _insert_rows(dialect: str) -> Any:
+    return (
+        insert_for(dialect, tables.outbox)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(*_COLUMNS)
+    )
+
+
+_PENDING_BEFORE = select(
+    exists().where(
+        tables.outbox.c.status == "pending",
+        tables.outbox.c.channel == bindparam("channel"),
+        tables.outbox.c.chat_id == bindparam("chat_id"),
+        tables.outbox.c.id < bindparam("item_id"),
+    )
+)
+_MARK_SENT = (
+    update(tables.outbox)
+    .where(tables.outbox.c.id == bindparam("item_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("at"),
+        external_id=bindparam("sent_as"),
+        attempts=tables.outbox.c.attempts + 1,
+    )
+)
+
+
 async def enqueue(
-    session: AsyncSession,
+    session: Executor,
     *,
     channel: str,
     chat_id: int,
@@ -74,26 +103,16 @@ async def enqueue(
     ]
     if not rows:
         return []
-    statement = (
-        upsert(session, tables.outbox)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(*_COLUMNS)
-    )
-    added = [Queued(*row) for row in (await session.execute(statement)).all()]
+    # Several parts go as one executemany (SQLAlchemy batches them into one INSERT).
+    result = await session.execute(_insert_rows(session), rows if len(rows) > 1 else rows[0])
+    added = [Queued(*row) for row in result.all()]
     return sorted(added, key=lambda item: item.id)
 
 
-async def pending_before(session: AsyncSession, channel: str, chat_id: int, item_id: int) -> bool:
+async def pending_before(session: Executor, channel: str, chat_id: int, item_id: int) -> bool:
     """Whether the chat has an older row still to send (then a newer one must wait)."""
-    table = tables.outbox
-    older = exists().where(
-        table.c.status == "pending",
-        table.c.channel == channel,
-        table.c.chat_id == chat_id,
-        table.c.id < item_id,
-    )
-    return bool(await session.scalar(select(older)))
+    found = {"channel": channel, "chat_id": chat_id, "item_id": item_id}
+    return bool(await session.scalar(_PENDING_BEFORE, found))
 
 
 async def heads_of_queues(
@@ -116,15 +135,8 @@ async def heads_of_queues(
     return list(heads.values()), len(rows) == limit
 
 
-async def mark_sent(session: AsyncSession, item_id: int, external_id: int | None) -> None:
-    table = tables.outbox
-    await session.execute(
-        update(table)
-        .where(table.c.id == item_id)
-        .values(
-            status="sent", sent_at=utcnow(), external_id=external_id, attempts=table.c.attempts + 1
-        )
-    )
+async def mark_sent(session: Executor, item_id: int, external_id: int | None) -> None:
+    await session.execute(_MARK_SENT, {"item_id": item_id, "at": utcnow(), "sent_as": external_id})
 
 
 async def reschedule(session: AsyncSession, item_id: int, delay: float, error: str) -> None:

@@ -5,17 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.domain import IncomingMessage
-from helpdesk.store.dialect import upsert
+from helpdesk.store.dialect import Executor, insert_for, prepared
 from helpdesk.store.models import RawUpdate, tables
 from helpdesk.store.types import utcnow
 
 
+@prepared
+def _insert_update(dialect: str) -> Any:
+    return (
+        insert_for(dialect, tables.updates)
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+        .returning(tables.updates.c.id)
+    )
+
+
+_MARK_PROCESSED = (
+    update(tables.updates)
+    .where(tables.updates.c.id == bindparam("row_id"))
+    .values(status=bindparam("new_status"), processed_at=bindparam("at"))
+)
+
+
 async def record_update(
-    session: AsyncSession, message: IncomingMessage, payload: dict[str, Any]
+    session: Executor, message: IncomingMessage, payload: dict[str, Any]
 ) -> int | None:
     """Store an update; return its row id, or None when this update_id was seen before."""
     values = {
@@ -35,13 +51,9 @@ async def record_update(
         "payload": payload,
         "status": "pending",
     }
-    statement = (
-        upsert(session, tables.updates)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
-        .returning(tables.updates.c.id)
-    )
-    row_id: int | None = (await session.execute(statement)).scalar_one_or_none()
+    row_id: int | None = (
+        await session.execute(_insert_update(session), values)
+    ).scalar_one_or_none()
     return row_id
 
 
@@ -69,11 +81,8 @@ async def get_update(session: AsyncSession, row_id: int) -> RawUpdate | None:
     return await session.get(RawUpdate, row_id)
 
 
-async def mark_processed(session: AsyncSession, row_id: int, status: str = "processed") -> None:
-    updates = tables.updates
-    await session.execute(
-        update(updates).where(updates.c.id == row_id).values(status=status, processed_at=utcnow())
-    )
+async def mark_processed(session: Executor, row_id: int, status: str = "processed") -> None:
+    await session.execute(_MARK_PROCESSED, {"row_id": row_id, "new_status": status, "at": utcnow()})
 
 
 async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
