@@ -33,7 +33,7 @@ from helpdesk.handoff.events import EventBus
 from helpdesk.handoff.service import HandoffService
 from helpdesk.notify import build_senders
 from helpdesk.store import updates as update_store
-from helpdesk.store.db import autocommit_session_factory, create_engine, session_factory
+from helpdesk.store.db import autocommit_connections, create_engine, session_factory
 from helpdesk.verification import VerificationService, build_verification
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,7 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     # For the units of one statement on the per-message path (see the factory).
-    single_statements = autocommit_session_factory(engine)
+    single_statements = autocommit_connections(engine)
     settings_admin = SettingsAdmin(settings, sessions)
     await settings_admin.load()  # admins' overrides win over the environment from here on
     if brain is None:

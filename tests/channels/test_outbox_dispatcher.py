@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpdesk.channels import delivery
 from helpdesk.channels.delivery import OutboxDispatcher
 from helpdesk.store import outbox
+from helpdesk.store.db import Connections, autocommit_connections
 from helpdesk.store.outbox import Queued
+
+
+def connections(sessions: async_sessionmaker[AsyncSession]) -> Connections:
+    """What the service gives the dispatcher: autocommit connections on the same engine."""
+    return autocommit_connections(sessions.kw["bind"])
 
 
 class Sender:
@@ -56,7 +62,7 @@ async def test_a_backlog_larger_than_one_scan_goes_out_without_waiting_for_the_i
     await queue_rows(sessions, chats=6, per_chat=3)
     sender = Sender()
     # An idle poll far longer than the test: only rescans on finished sends can do it.
-    dispatcher = OutboxDispatcher(sessions, "telegram", sender.send, idle_poll=60)
+    dispatcher = OutboxDispatcher(connections(sessions), "telegram", sender.send, idle_poll=60)
     stop = asyncio.Event()
     running = asyncio.create_task(dispatcher.run(stop))
     try:
@@ -75,7 +81,7 @@ async def test_rows_handed_over_while_their_chat_is_sending_go_out_after_it(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     sender = Sender(first_blocks=True)
-    dispatcher = OutboxDispatcher(sessions, "telegram", sender.send, idle_poll=60)
+    dispatcher = OutboxDispatcher(connections(sessions), "telegram", sender.send, idle_poll=60)
     stop = asyncio.Event()
     running = asyncio.create_task(dispatcher.run(stop))
     await asyncio.sleep(0.5)  # the start-up scan is over: these rows come by hand-over only

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.channels.telegram import (
     TelegramClient,
@@ -25,6 +24,7 @@ from helpdesk.channels.telegram import (
     split_message,
 )
 from helpdesk.store import outbox
+from helpdesk.store.db import Connections
 from helpdesk.store.outbox import Queued
 from helpdesk.store.types import utcnow
 
@@ -50,7 +50,7 @@ SCAN_LIMIT = 1000
 class OutboxDispatcher:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        connect: Connections,
         channel: str,
         send: Send,
         *,
@@ -59,7 +59,7 @@ class OutboxDispatcher:
         max_backoff: float = 300.0,
         stop_grace: float = 3.0,
     ) -> None:
-        self._sessions = sessions
+        self._connect = connect  # autocommit: each unit here is one statement
         self._channel = channel
         self._send = send
         self._slots = asyncio.Semaphore(concurrency)
@@ -141,9 +141,9 @@ class OutboxDispatcher:
         self._submitted_during_scan = submitted = set[int]()
         self._recheck |= self._busy  # the query leaves them out
         try:
-            async with self._sessions() as session:
+            async with self._connect() as connection:
                 heads, self._backlog = await outbox.heads_of_queues(
-                    session, self._channel, busy_chats=self._busy, limit=SCAN_LIMIT
+                    connection, self._channel, busy_chats=self._busy, limit=SCAN_LIMIT
                 )
         finally:
             self._submitted_during_scan = None
@@ -186,18 +186,18 @@ class OutboxDispatcher:
                 delay=delay,
                 error=str(error),
             )
-            async with self._sessions.begin() as session:
-                await outbox.reschedule(session, item.id, delay, str(error))
+            async with self._connect() as connection:
+                await outbox.reschedule(connection, item.id, delay, str(error))
             return False
         except Undeliverable as error:
             log.error(
                 "outbox.undeliverable", outbox_id=item.id, chat_id=item.chat_id, error=str(error)
             )
-            async with self._sessions.begin() as session:
-                await outbox.mark_failed(session, item.id, str(error))
+            async with self._connect() as connection:
+                await outbox.mark_failed(connection, item.id, str(error))
             return False
-        async with self._sessions.begin() as session:
-            await outbox.mark_sent(session, item.id, external_id)
+        async with self._connect() as connection:
+            await outbox.mark_sent(connection, item.id, external_id)
         return True
 
 

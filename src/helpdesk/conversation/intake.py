@@ -8,11 +8,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.conversation.queue import ChatQueue
 from helpdesk.domain import IncomingMessage
 from helpdesk.store import updates as update_store
+from helpdesk.store.db import Connections
 
 log = structlog.get_logger(__name__)
 
@@ -24,14 +24,14 @@ class StorageUnavailable(RuntimeError):
 class Intake:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        connect: Connections,
         queue: ChatQueue,
         *,
         channel: str,
         parse: Callable[[dict[str, Any]], IncomingMessage],
         remember: Callable[[int, IncomingMessage], None] | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._connect = connect  # autocommit: each unit here is one statement
         self._queue = queue
         self._channel = channel
         self._parse = parse
@@ -47,14 +47,14 @@ class Intake:
         try:
             incoming = self._parse(payload)
         except ValueError as error:
-            async with self._storing(), self._sessions.begin() as session:
+            async with self._storing(), self._connect() as connection:
                 await update_store.record_invalid_update(
-                    session, self._channel, payload, str(error)
+                    connection, self._channel, payload, str(error)
                 )
             log.warning("update.invalid", channel=self._channel, error=str(error))
             raise
-        async with self._storing(), self._sessions.begin() as session:
-            row_id = await update_store.record_update(session, incoming, payload)
+        async with self._storing(), self._connect() as connection:
+            row_id = await update_store.record_update(connection, incoming, payload)
         if row_id is None:
             log.info("update.duplicate", channel=self._channel, update_id=incoming.update_id)
             return False
@@ -79,8 +79,8 @@ class Intake:
 
     async def resume_pending(self) -> int:
         """Queue updates stored before a restart but never processed."""
-        async with self._sessions() as session:
-            pending = await update_store.pending_updates(session, self._channel)
+        async with self._connect() as connection:
+            pending = await update_store.pending_updates(connection, self._channel)
         for row_id, chat_id in pending:
             self._queue.submit(chat_id or 0, row_id)
         if pending:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.store.dialect import Executor, insert_for, prepared
 from helpdesk.store.models import tables
@@ -116,7 +115,7 @@ async def pending_before(session: Executor, channel: str, chat_id: int, item_id:
 
 
 async def heads_of_queues(
-    session: AsyncSession, channel: str, *, busy_chats: Collection[int], limit: int
+    session: Executor, channel: str, *, busy_chats: Collection[int], limit: int
 ) -> tuple[list[Queued], bool]:
     """The oldest pending row of each chat not already being sent to, among the oldest
     `limit` pending rows; and whether more pending rows lay beyond those.
@@ -139,7 +138,7 @@ async def mark_sent(session: Executor, item_id: int, external_id: int | None) ->
     await session.execute(_MARK_SENT, {"item_id": item_id, "at": utcnow(), "sent_as": external_id})
 
 
-async def reschedule(session: AsyncSession, item_id: int, delay: float, error: str) -> None:
+async def reschedule(session: Executor, item_id: int, delay: float, error: str) -> None:
     table = tables.outbox
     await session.execute(
         update(table)
@@ -152,7 +151,7 @@ async def reschedule(session: AsyncSession, item_id: int, delay: float, error: s
     )
 
 
-async def mark_failed(session: AsyncSession, item_id: int, error: str) -> None:
+async def mark_failed(session: Executor, item_id: int, error: str) -> None:
     table = tables.outbox
     await session.execute(
         update(table)

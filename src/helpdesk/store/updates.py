@@ -57,9 +57,7 @@ async def record_update(
     return row_id
 
 
-async def record_invalid_update(
-    session: AsyncSession, channel: str, payload: Any, error: str
-) -> int:
+async def record_invalid_update(session: Executor, channel: str, payload: Any, error: str) -> int:
     """Keep a payload we could not understand, so nothing a customer sent is silently lost."""
     statement = (
         insert(RawUpdate)
@@ -91,7 +89,7 @@ async def mark_failed(session: AsyncSession, row_id: int, error: str) -> None:
     )
 
 
-async def pending_updates(session: AsyncSession, channel: str) -> Sequence[tuple[int, int | None]]:
+async def pending_updates(session: Executor, channel: str) -> Sequence[tuple[int, int | None]]:
     """(row id, chat id) of updates received but not yet processed, oldest first."""
     rows = await session.execute(
         select(RawUpdate.id, RawUpdate.chat_id)
