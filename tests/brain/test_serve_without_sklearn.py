@@ -1,4 +1,5 @@
-"""A service whose index is on disk never imports scikit-learn (~90 MB of memory)."""
+"""The service never imports scikit-learn (~90 MB of memory), whether its index is on
+disk already or has to be built first (the build runs in a child process)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from helpdesk.brain import Brain
+from helpdesk.brain.build_process import load_or_build
 from helpdesk.brain.embeddings import Encoder
-from helpdesk.brain.index import INDEX_VERSION, load_or_build
+from helpdesk.brain.index import INDEX_VERSION
 from helpdesk.config import Settings
 
 ARTICLES = ("order-tracking", "refund-timing", "reset-password")
@@ -72,6 +74,17 @@ def test_a_persisted_index_answers_without_importing_sklearn(
     assert result["sklearn"] == []
     assert result["rebuilt"] is False
     assert result["top"] == "reset-password" and result["needs_human"] is False
+
+
+def test_a_fresh_knowledge_folder_is_built_outside_the_serving_process(
+    kb_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    kb, data_dir = kb_copy(*ARTICLES), tmp_path / "var"
+    result = _serve(data_dir, kb, "how do I reset my password")
+    assert result["rebuilt"] is True
+    assert result["sklearn"] == []
+    assert result["top"] == "reset-password" and result["needs_human"] is False
+    assert len(list((data_dir / "index").glob("v*/heads.npz"))) == 1, "saved for next start"
 
 
 async def test_loaded_heads_score_as_the_fitted_ones(

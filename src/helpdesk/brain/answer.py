@@ -9,8 +9,9 @@ from pathlib import Path
 
 import structlog
 
+from helpdesk.brain.build_process import load_or_build
 from helpdesk.brain.embeddings import Encoder
-from helpdesk.brain.index import Hit, HybridIndex, load_or_build
+from helpdesk.brain.index import Hit, HybridIndex
 from helpdesk.brain.llm import LLMResponder
 from helpdesk.brain.offline import OfflineResponder
 from helpdesk.brain.postprocess import Draft, Responder, finalize

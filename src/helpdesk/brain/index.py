@@ -4,7 +4,9 @@ Each article contributes several entries: its title, every example question, eve
 chunk. Articles are ranked and given a calibrated confidence by
 `helpdesk.brain.confidence`; the chunk that matched best is the one worth quoting.
 The index (vectors and both heads, as plain arrays) is persisted next to the data, so
-loading it needs no scikit-learn (see `helpdesk.brain.heads`).
+loading it needs no scikit-learn (see `helpdesk.brain.heads`). Building it here
+(`assemble`, `build`) is for batch jobs; the service builds in a child process
+(`helpdesk.brain.build_process.load_or_build`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import structlog
 from helpdesk.brain import confidence as conf
 from helpdesk.brain.embeddings import MAX_SEQ_TOKENS, Encoder, Vectors
 from helpdesk.brain.heads import DenseHead, Floats, Heads, LexicalHead
-from helpdesk.brain.knowledge import Article, Chunk, content_hash, load_articles
+from helpdesk.brain.knowledge import Article, Chunk
 
 log = structlog.get_logger(__name__)
 
@@ -275,17 +277,20 @@ class HybridIndex:
         return final
 
 
-def _prune(directory: Path, keep: int) -> None:
-    """Drop all but the newest `keep` saved indexes: every article edit leaves one."""
+def save_and_prune(index: HybridIndex, directory: Path) -> Path:
+    folder = index.save(directory)
+    # Every article edit leaves an index behind: keep only the newest few.
     saved = [p for p in directory.iterdir() if p.is_dir() and p.name.startswith("v")]
     saved.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in saved[keep:]:
+    for old in saved[KEEP_INDEXES:]:
         shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
-def _load_saved(
+def load_saved(
     folder: Path, articles: list[Article], entries: list[Entry]
 ) -> tuple[Vectors, Heads | None] | None:
+    """The vectors and heads saved in `folder`, if they are exactly those of `entries`."""
     meta_file, vectors_file = folder / "meta.json", folder / "vectors.npy"
     if not (meta_file.exists() and vectors_file.exists()):
         return None
@@ -329,15 +334,6 @@ def _fit_lexical(entries: list[Entry], n_articles: int) -> LexicalHead | None:
     return LexicalHead.fit([e.text for e in entries], labels)
 
 
-async def load_or_build(knowledge_path: Path, index_dir: Path, encoder: Encoder) -> HybridIndex:
-    """The index for the articles under `knowledge_path`, built only if not on disk."""
-    key = f"v{INDEX_VERSION}-" + content_hash(
-        knowledge_path, encoder.revision, f"seq{MAX_SEQ_TOKENS}"
-    )
-    articles = await asyncio.to_thread(load_articles, knowledge_path)
-    return await assemble(key, articles, index_dir, encoder)
-
-
 def entries_key(articles: list[Article], encoder: Encoder) -> str:
     """Key of an index over articles that exist only in memory (e.g. built from a dataset)."""
     digest = hashlib.sha256(f"{encoder.revision}\0seq{MAX_SEQ_TOKENS}\0".encode())
@@ -348,6 +344,26 @@ def entries_key(articles: list[Article], encoder: Encoder) -> str:
     return f"v{INDEX_VERSION}-m{digest.hexdigest()[:20]}"
 
 
+async def build(
+    key: str,
+    articles: list[Article],
+    entries: list[Entry],
+    encoder: Encoder,
+    progress: Callable[[int], None] | None = None,
+) -> HybridIndex:
+    """Embed every entry and fit both heads (imports scikit-learn): batch jobs only."""
+    # The lexical head needs no vectors: fit it while the model embeds (~12 s saved
+    # on 15,000 examples), and in a thread either way to keep the loop free.
+    lexical = asyncio.ensure_future(asyncio.to_thread(_fit_lexical, entries, len(articles)))
+    try:
+        vectors = await encoder.encode_many([e.text for e in entries], progress=progress)
+    finally:
+        heads = Heads(None, await lexical)
+    return await asyncio.to_thread(
+        HybridIndex, key, articles, entries, vectors, rebuilt=True, heads=heads
+    )
+
+
 async def assemble(
     key: str,
     articles: list[Article],
@@ -355,38 +371,32 @@ async def assemble(
     encoder: Encoder,
     progress: Callable[[int], None] | None = None,
 ) -> HybridIndex:
-    """Load the index saved under `key`, or embed, fit the heads and save it."""
+    """Load the index saved under `key`, or build and save it, in this process."""
     started = time.perf_counter()
     entries = build_entries(articles)
-    saved = await asyncio.to_thread(_load_saved, index_dir / key, articles, entries)
-    rebuilt = saved is None
-    if saved is None:
-        # The lexical head needs no vectors: fit it while the model embeds (~12 s saved
-        # on 15,000 examples), and in a thread either way to keep the loop free.
-        lexical = asyncio.ensure_future(asyncio.to_thread(_fit_lexical, entries, len(articles)))
-        try:
-            vectors = await encoder.encode_many([e.text for e in entries], progress=progress)
-        finally:
-            heads = Heads(None, await lexical)
+    saved = await asyncio.to_thread(load_saved, index_dir / key, articles, entries)
+    if saved is not None:
+        vectors, heads = saved
+        index = await asyncio.to_thread(
+            HybridIndex, key, articles, entries, vectors, rebuilt=False, heads=heads
+        )
     else:
-        vectors, saved_heads = saved
-        heads = saved_heads or Heads(None, None)
-    index = await asyncio.to_thread(
-        HybridIndex, key, articles, entries, vectors, rebuilt=rebuilt, heads=heads
-    )
-    if rebuilt:
+        index = await build(key, articles, entries, encoder, progress)
         try:
-            index.save(index_dir)
-            _prune(index_dir, keep=KEEP_INDEXES)
+            save_and_prune(index, index_dir)
         except OSError as exc:
-            # A read-only data dir costs a rebuild per start, not the service.
+            # A read-only data dir costs a rebuild per run, not the run.
             log.warning("index.save_failed", dir=str(index_dir), error=str(exc))
+    log_ready(index, started)
+    return index
+
+
+def log_ready(index: HybridIndex, started: float) -> None:
     log.info(
         "index.ready",
-        key=key,
-        articles=len(articles),
-        entries=len(entries),
-        rebuilt=rebuilt,
+        key=index.key,
+        articles=len(index.articles),
+        entries=len(index.entries),
+        rebuilt=index.rebuilt,
         seconds=round(time.perf_counter() - started, 2),
     )
-    return index
