@@ -116,6 +116,7 @@ async def start_runtime(settings: Settings, brain: Brain | None = None) -> Runti
     service = ConversationService(
         sessions,
         brain,
+        transactions=engine.begin,
         company_name=settings.company_name,
         history_turns=settings.llm_history_turns,
         parsers={TELEGRAM: parse_update},

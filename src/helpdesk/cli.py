@@ -164,7 +164,10 @@ async def chat(settings: Settings) -> int:
     engine = create_engine(settings.database_url)
     brain = await load_brain(settings)
     service = ConversationService(
-        session_factory(engine), brain, company_name=settings.company_name
+        session_factory(engine),
+        brain,
+        transactions=engine.begin,
+        company_name=settings.company_name,
     )
     print(f"{settings.company_name} assistant. Type your question; Ctrl-D to leave.\n")
     chat_id = int(datetime.now(UTC).timestamp() * 1000)

@@ -24,6 +24,7 @@ from helpdesk.domain import IncomingMessage, MessageKind
 from helpdesk.store import analytics as store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
+from helpdesk.store.dialect import Executor
 from helpdesk.store.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -85,7 +86,7 @@ class FeedbackService:
         self._loading = asyncio.Lock()
 
     async def answer_markup(
-        self, session: AsyncSession, conversation_id: int, message_id: int
+        self, session: Executor, conversation_id: int, message_id: int
     ) -> dict[str, Any] | None:
         """Buttons for a bot answer, unless opted out or the previous ones were ignored."""
         if not self._settings.analytics_answer_feedback_enabled:

@@ -30,6 +30,8 @@ from helpdesk.store import handoff as handoff_store
 from helpdesk.store import outbox
 from helpdesk.store import updates as update_store
 from helpdesk.store.conversations import ConversationRef, CustomerRef, HistoryRow
+from helpdesk.store.db import Transactions
+from helpdesk.store.dialect import Executor
 from helpdesk.store.outbox import Queued
 from helpdesk.verification import VerificationService
 
@@ -72,6 +74,7 @@ class ConversationService:
         sessions: async_sessionmaker[AsyncSession],
         brain: Brain,
         *,
+        transactions: Transactions,
         company_name: str,
         history_turns: int = 6,
         parsers: Mapping[str, Parser] | None = None,
@@ -86,6 +89,8 @@ class ConversationService:
         feedback: FeedbackService | None = None,
     ) -> None:
         self._sessions = sessions
+        # Each message's two units of work run on bare connections (see Transactions).
+        self._begin = transactions
         self._brain = brain
         # A name other than the settings' is the caller's fixed choice; otherwise follow
         # the settings, which an admin may change while we run.
@@ -134,16 +139,16 @@ class ConversationService:
         """Record a customer's message and produce the reply (queued for its channel)."""
         if self._feedback is not None and await self._feedback.intercept(incoming, update_row_id):
             return None  # a rating, a 👍/👎 or a rating's comment: not a conversation turn
-        async with self._sessions.begin() as session:
-            customer = await conversation_store.upsert_customer(session, incoming)
+        async with self._begin() as connection:
+            customer = await conversation_store.upsert_customer(connection, incoming)
             conversation = await conversation_store.open_conversation(
-                session, customer.id, incoming.channel, incoming.chat_id
+                connection, customer.id, incoming.channel, incoming.chat_id
             )
             message_id = await conversation_store.add_customer_message(
-                session, conversation.id, incoming, update_row_id
+                connection, conversation.id, incoming, update_row_id
             )
             rows = await conversation_store.recent_history(
-                session, conversation.id, HISTORY_FOR_POLICY, before_id=message_id
+                connection, conversation.id, HISTORY_FOR_POLICY, before_id=message_id
             )
         self._publish_message(conversation.id, message_id, Author.CUSTOMER, incoming.text)
 
@@ -151,23 +156,23 @@ class ConversationService:
 
         escalated = False
         ready: list[Queued] = []
-        async with self._sessions.begin() as session:
+        async with self._begin() as connection:
             if reply is not None and reply.escalation is not None and self._handoff is not None:
                 escalated = await self._handoff.escalate(
-                    session,
+                    connection,
                     conversation.id,
                     reply.escalation.reason.value,
                     reply.escalation.detail,
                     actor="bot",
                 )
                 if escalated:
-                    reply = await self._with_queue_message(session, conversation.id, reply)
+                    reply = await self._with_queue_message(connection, conversation.id, reply)
             if reply is not None:
                 stored, ready = await self._record_reply(
-                    session, incoming, conversation.id, reply, update_row_id
+                    connection, incoming, conversation.id, reply, update_row_id
                 )
             if update_row_id is not None:
-                await update_store.mark_processed(session, update_row_id)
+                await update_store.mark_processed(connection, update_row_id)
         if reply is not None:
             self._publish_message(conversation.id, stored, _author(reply), reply.text)
         if escalated and self._handoff is not None:
@@ -199,7 +204,7 @@ class ConversationService:
             )
 
     async def _with_queue_message(
-        self, session: AsyncSession, conversation_id: int, reply: Reply
+        self, session: Executor, conversation_id: int, reply: Reply
     ) -> Reply:
         position = await handoff_store.waiting_position(session, conversation_id)
         available = await handoff_store.agents_available(session)
@@ -285,7 +290,7 @@ class ConversationService:
 
     async def _record_reply(
         self,
-        session: AsyncSession,
+        session: Executor,
         incoming: IncomingMessage,
         conversation_id: int,
         reply: Reply,
@@ -323,7 +328,7 @@ class ConversationService:
         return stored, queued
 
     async def _answer_markup(
-        self, session: AsyncSession, reply: Reply, conversation_id: int, message_id: int
+        self, session: Executor, reply: Reply, conversation_id: int, message_id: int
     ) -> dict[str, Any] | None:
         # "Did this answer help?" goes on answers only, not on hand-overs or canned replies.
         if self._feedback is None or reply.answer is None or reply.escalation is not None:

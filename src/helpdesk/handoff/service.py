@@ -23,6 +23,7 @@ from helpdesk.handoff.events import EventBus
 from helpdesk.handoff.views import ConversationDetail, ConversationSummary
 from helpdesk.store import handoff as handoff_store
 from helpdesk.store import outbox
+from helpdesk.store.dialect import Executor
 from helpdesk.store.models import Conversation, Message
 from helpdesk.store.types import utcnow
 
@@ -58,7 +59,7 @@ class HandoffService:
         self._on_outbox = on_outbox
 
     async def escalate(
-        self, session: AsyncSession, conversation_id: int, reason: str, detail: str, *, actor: str
+        self, session: Executor, conversation_id: int, reason: str, detail: str, *, actor: str
     ) -> bool:
         """Hand a bot conversation to the team, inside the caller's transaction."""
         now = utcnow()

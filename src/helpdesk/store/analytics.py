@@ -7,10 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from helpdesk.store.dialect import Executor
 from helpdesk.store.models import (
     AnswerFeedback,
     Conversation,
@@ -344,45 +345,51 @@ async def bot_message_conversation(session: AsyncSession, message_id: int) -> in
     )
 
 
-async def answer_feedback_state(
-    session: AsyncSession, conversation_id: int, message_id: int
-) -> tuple[bool, bool]:
-    """(customer opted out, the bot's previous answer here was asked and got no vote)."""
-    # Asked before every answer: Core tables, not the ORM's per-statement machinery.
+def _answer_feedback_state() -> Any:
     messages, customers, feedback = tables.messages, tables.customers, tables.answer_feedback
     conversations = tables.conversations
     previous = (
         select(func.max(messages.c.id))
         .where(
-            messages.c.conversation_id == conversation_id,
+            messages.c.conversation_id == bindparam("conversation_id"),
             messages.c.author == "bot",
-            messages.c.id < message_id,
+            messages.c.id < bindparam("message_id"),
         )
         .scalar_subquery()
     )
-    row = (
-        await session.execute(
-            select(customers.c.notifications_opted_out_at, feedback.c.id, feedback.c.helpful)
-            .select_from(conversations)
-            .join(customers, customers.c.id == conversations.c.customer_id)
-            .outerjoin(feedback, feedback.c.message_id == previous)
-            .where(conversations.c.id == conversation_id)
-        )
-    ).one_or_none()
+    return (
+        select(customers.c.notifications_opted_out_at, feedback.c.id, feedback.c.helpful)
+        .select_from(conversations)
+        .join(customers, customers.c.id == conversations.c.customer_id)
+        .outerjoin(feedback, feedback.c.message_id == previous)
+        .where(conversations.c.id == bindparam("conversation_id"))
+    )
+
+
+# Asked before every answer: built once, on Core tables (see helpdesk.store.dialect).
+_ANSWER_FEEDBACK_STATE = _answer_feedback_state()
+_RECORD_ASK = insert(tables.answer_feedback)
+
+
+async def answer_feedback_state(
+    session: Executor, conversation_id: int, message_id: int
+) -> tuple[bool, bool]:
+    """(customer opted out, the bot's previous answer here was asked and got no vote)."""
+    found = {"conversation_id": conversation_id, "message_id": message_id}
+    row = (await session.execute(_ANSWER_FEEDBACK_STATE, found)).one_or_none()
     if row is None:
         return True, False
     return row[0] is not None, row[1] is not None and row[2] is None
 
 
 async def record_ask(
-    session: AsyncSession, message_id: int, conversation_id: int, now: datetime
+    session: Executor, message_id: int, conversation_id: int, now: datetime
 ) -> None:
-    await session.execute(
-        insert(tables.answer_feedback).values(
-            message_id=message_id,
-            conversation_id=conversation_id,
-            helpful=None,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    values = {
+        "message_id": message_id,
+        "conversation_id": conversation_id,
+        "helpful": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await session.execute(_RECORD_ASK, values)

@@ -229,7 +229,7 @@ async def recent_history(
     ]
 
 
-async def flag_for_human(session: AsyncSession, conversation_id: int, reason: str | None) -> None:
+async def flag_for_human(session: Executor, conversation_id: int, reason: str | None) -> None:
     values: dict[str, Any] = {"needs_human": True, "updated_at": utcnow()}
     if reason:
         values["escalation_reason"] = reason

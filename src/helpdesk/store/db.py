@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 # Opens a connection: `async with connect() as connection: ...`
 Connections = Callable[[], AsyncConnection]
+# A transaction on a connection of its own, committed on leaving the block (engine.begin):
+# for the per-message path, where the ORM session's bookkeeping buys nothing.
+Transactions = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 def autocommit_connections(engine: AsyncEngine) -> Connections:

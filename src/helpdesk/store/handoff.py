@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.store.dialect import Executor
 from helpdesk.store.models import Agent, Conversation, ConversationEvent, Message, Note
 from helpdesk.store.types import utcnow
 
 
 async def change_state(
-    session: AsyncSession,
+    session: Executor,
     conversation_id: int,
     *,
     from_states: Collection[str],
@@ -71,7 +72,7 @@ async def add_note(session: AsyncSession, conversation_id: int, agent_id: int, t
     return int(note_id)
 
 
-async def waiting_position(session: AsyncSession, conversation_id: int) -> int:
+async def waiting_position(session: Executor, conversation_id: int) -> int:
     """1-based place in the waiting queue, by escalation time."""
     escalated_at = await session.scalar(
         select(Conversation.escalated_at).where(Conversation.id == conversation_id)
@@ -102,7 +103,7 @@ async def notes_of(session: AsyncSession, conversation_id: int) -> Sequence[Note
     return rows.all()
 
 
-async def agents_available(session: AsyncSession) -> int:
+async def agents_available(session: Executor) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(Agent)
