@@ -149,6 +149,17 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(sum(process.cpu_times()[:2]))
 
 
+def database_cpu_seconds() -> float:
+    """CPU time used so far by this machine's PostgreSQL processes (its server's share of
+    the work: the service's own figure leaves it out). Backends that exited are missed."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] == "postgres":
+            with contextlib.suppress(psutil.Error):
+                total += cpu_seconds(process)
+    return total
+
+
 def rss_mb(process: psutil.Process) -> float:
     return float(process.memory_info().rss / 2**20)
 

@@ -141,12 +141,14 @@ async def load(
         server = psutil.Process(pid)
         cpu_before = common.cpu_seconds(server)
         own_before = common.cpu_seconds(psutil.Process())
+        database_before = common.database_cpu_seconds()
         sampler = asyncio.create_task(common.sample_rss(server, stop, peak))
         started = time.monotonic()
         await asyncio.gather(*(customer(i) for i in range(args.customers)))
         elapsed = time.monotonic() - started
         server_cpu = common.cpu_seconds(server) - cpu_before
         own_cpu = common.cpu_seconds(psutil.Process()) - own_before
+        database_cpu = common.database_cpu_seconds() - database_before
         stop.set()
         await sampler
 
@@ -158,6 +160,8 @@ async def load(
         for turn, at in enumerate(times):
             added_ms.append((at - sent_at[(chat_id, turn)] - args.llm_delay) * 1000)
     total = args.customers * args.messages
+    # The service and its database, leaving out the customers and fakes run here.
+    serving_ms = (server_cpu + database_cpu) * 1000 / max(1, total)
     return {
         "updates_per_s": total / elapsed,
         "replies_per_s": sum(len(t) for t in per_chat.values()) / elapsed,
@@ -170,6 +174,9 @@ async def load(
         "server_cpu_ms_per_reply": server_cpu * 1000 / max(1, total),
         # The customers and fakes share this machine: their cost bounds what is measurable.
         "bench_cpu_ms_per_reply": own_cpu * 1000 / max(1, total),
+        "database_cpu_ms_per_reply": database_cpu * 1000 / max(1, total),
+        # What the target rate costs in cores at this CPU per reply (2 here, bench included).
+        "cores_needed_at_target": serving_ms * TARGETS["replies_per_s"][1] / 1000,
         "server_cpu_share": server_cpu / elapsed,
         "webhook_redeliveries": float(redelivered[0]),
         "elapsed_s": elapsed,
