@@ -1,7 +1,7 @@
 """Support metrics over a period, with the industry's definitions (README, "Analytics").
 
 A conversation belongs to the period it was *created* in (UTC, end exclusive).
-One aggregate query returns a row per conversation of the period (its outcome,
+helpdesk.analytics.facts reads one row per conversation of the period (its outcome,
 timings, rating, message count, first answer's top source); everything else is
 counted from those rows here, so SQLite and PostgreSQL give the same figures.
 
@@ -20,11 +20,12 @@ Definitions (see also the README):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,7 +165,7 @@ def _summarize(
 ) -> Summary:
     facts = loaded.facts
     total = len(facts)
-    outcomes = Counter(fact.outcome.value for fact in facts)
+    outcomes = Counter(fact.outcome for fact in facts)
     escalated = [fact for fact in facts if fact.escalated_at is not None]
     reasons = Counter(fact.escalation_reason or UNKNOWN for fact in escalated)
     scores = [fact.score for fact in facts if fact.score is not None]
@@ -188,12 +189,14 @@ def _summarize(
     bot_answers = sum(fact.bot_answers for fact in facts)
     rated_confidence = sum(fact.confidence_count for fact in facts)
     confidence = sum(fact.confidence_sum for fact in facts)
-    resolved_by_bot = outcomes[Outcome.RESOLVED_BOT.value]
+    resolved_by_bot = outcomes[Outcome.RESOLVED_BOT]
+    statuses = _statuses(facts)
+    days = _count((fact.created_at.astimezone(UTC).date() for fact in facts), statuses)
     return Summary(
         period=period,
         language=language,
         conversations=total,
-        outcomes={outcome.value: outcomes[outcome.value] for outcome in Outcome},
+        outcomes={outcome.value: outcomes[outcome] for outcome in Outcome},
         messages=messages,
         messages_per_conversation=messages / total if total else None,
         resolved_by_bot=resolved_by_bot,
@@ -215,11 +218,11 @@ def _summarize(
         resolution_seconds_p50=percentile(resolution, 50),
         resolution_seconds_p90=percentile(resolution, 90),
         first_response_histogram=histogram(first_response),
-        by_day=_by_time(facts, period, week=False),
-        by_week=_by_time(facts, period, week=True),
-        by_language=_breakdown(facts, lambda fact: fact.language),
-        by_channel=_breakdown(facts, lambda fact: fact.channel),
-        by_topic=_breakdown(facts, lambda fact: fact.topic),
+        by_day=_by_time(days, period, week=False),
+        by_week=_by_time(days, period, week=True),
+        by_language=_breakdown(_count((fact.language for fact in facts), statuses)),
+        by_channel=_breakdown(_count((fact.channel for fact in facts), statuses)),
+        by_topic=_breakdown(_count((fact.topic for fact in facts), statuses)),
         by_agent=_by_agent(facts, loaded.replies, agent_names),
     )
 
@@ -231,72 +234,98 @@ def seconds(start: datetime, end: datetime) -> float:
 def histogram(values: Sequence[float]) -> list[Bucket]:
     counts = [0] * (len(RESPONSE_BUCKETS) + 1)
     for value in values:
-        index = next(
-            (i for i, upper in enumerate(RESPONSE_BUCKETS) if value <= upper),
-            len(RESPONSE_BUCKETS),
-        )
-        counts[index] += 1
+        # bisect_left: the first bound the value does not exceed, i.e. value <= upper.
+        counts[bisect_left(RESPONSE_BUCKETS, value)] += 1
     uppers: list[float | None] = [*RESPONSE_BUCKETS, None]
     return [Bucket(upper, count) for upper, count in zip(uppers, counts, strict=True)]
 
 
-def _by_time(facts: list[Facts], period: Period, *, week: bool) -> list[DayRow]:
-    def key(moment: datetime) -> date:
-        day = moment.astimezone(UTC).date()
+# What the tables count of a conversation: (outcome, escalated, score). The tables
+# count these small tuples with Counter (C speed) and then add up the few distinct
+# ones, rather than walking the conversations once per table in Python.
+_Status = tuple[Outcome, bool, int | None]
+_K = TypeVar("_K")
+_CONVERSATIONS, _BOT, _AGENT, _ESCALATED, _ABANDONED, _RATINGS, _SATISFIED = range(7)
+_COUNTED = {
+    Outcome.RESOLVED_BOT: _BOT,
+    Outcome.RESOLVED_AGENT: _AGENT,
+    Outcome.ABANDONED: _ABANDONED,
+}
+
+
+def _statuses(facts: list[Facts]) -> list[_Status]:
+    return [(fact.outcome, fact.escalated_at is not None, fact.score) for fact in facts]
+
+
+def _count(keys: Iterable[_K], statuses: list[_Status]) -> dict[_K, list[int]]:
+    """Counters per key, in the order the keys first appear."""
+    groups: dict[_K, list[int]] = {}
+    for (key, (outcome, escalated, score)), n in Counter(zip(keys, statuses, strict=True)).items():
+        counts = groups.get(key)
+        if counts is None:
+            counts = groups[key] = [0] * 7
+        counts[_CONVERSATIONS] += n
+        if outcome in _COUNTED:
+            counts[_COUNTED[outcome]] += n
+        if escalated:
+            counts[_ESCALATED] += n
+        if score is not None:
+            counts[_RATINGS] += n
+            if score >= 4:
+                counts[_SATISFIED] += n
+    return groups
+
+
+def _by_time(days: dict[date, list[int]], period: Period, *, week: bool) -> list[DayRow]:
+    def key(day: date) -> date:
         return day - timedelta(days=day.weekday()) if week else day
 
-    groups: dict[date, list[Facts]] = defaultdict(list)
-    for fact in facts:
-        groups[key(fact.created_at)].append(fact)
+    groups: dict[date, list[int]] = {}
+    for day, counts in days.items():
+        group = groups.setdefault(key(day), [0] * 7)
+        for index, count in enumerate(counts):
+            group[index] += count
     # Every day (week) of the period gets a row, so charts show the quiet ones as zero.
-    first, last = key(period.start), key(period.end - timedelta(microseconds=1))
+    first = key(period.start.astimezone(UTC).date())
+    last = key((period.end - timedelta(microseconds=1)).astimezone(UTC).date())
     step = timedelta(days=7 if week else 1)
     rows = []
     day = first
     while day <= last:
-        group = groups.get(day, [])
-        outcomes = Counter(fact.outcome for fact in group)
-        ratings, satisfaction = csat(fact.score for fact in group if fact.score is not None)
-        escalated = sum(1 for fact in group if fact.escalated_at is not None)
+        counts = groups.get(day) or [0] * 7
+        total, escalated = counts[_CONVERSATIONS], counts[_ESCALATED]
         rows.append(
             DayRow(
                 day=day,
-                conversations=len(group),
-                resolved_by_bot=outcomes[Outcome.RESOLVED_BOT],
-                resolved_by_agent=outcomes[Outcome.RESOLVED_AGENT],
+                conversations=total,
+                resolved_by_bot=counts[_BOT],
+                resolved_by_agent=counts[_AGENT],
                 escalated=escalated,
-                abandoned=outcomes[Outcome.ABANDONED],
-                ratings=ratings,
-                csat=satisfaction,
-                automated_resolution_rate=rate(outcomes[Outcome.RESOLVED_BOT], len(group)),
-                escalation_rate=rate(escalated, len(group)),
+                abandoned=counts[_ABANDONED],
+                ratings=counts[_RATINGS],
+                csat=rate(counts[_SATISFIED], counts[_RATINGS]),
+                automated_resolution_rate=rate(counts[_BOT], total),
+                escalation_rate=rate(escalated, total),
             )
         )
         day += step
     return rows
 
 
-def _breakdown(facts: list[Facts], key: Any) -> list[Breakdown]:
-    groups: dict[str, list[Facts]] = defaultdict(list)
-    for fact in facts:
-        groups[key(fact)].append(fact)
-    rows = []
-    for name, group in groups.items():
-        bot = sum(1 for fact in group if fact.outcome is Outcome.RESOLVED_BOT)
-        escalated = sum(1 for fact in group if fact.escalated_at is not None)
-        ratings, satisfaction = csat(fact.score for fact in group if fact.score is not None)
-        rows.append(
-            Breakdown(
-                key=name,
-                conversations=len(group),
-                resolved_by_bot=bot,
-                escalated=escalated,
-                automated_resolution_rate=rate(bot, len(group)),
-                escalation_rate=rate(escalated, len(group)),
-                ratings=ratings,
-                csat=satisfaction,
-            )
+def _breakdown(groups: dict[str, list[int]]) -> list[Breakdown]:
+    rows = [
+        Breakdown(
+            key=name,
+            conversations=counts[_CONVERSATIONS],
+            resolved_by_bot=counts[_BOT],
+            escalated=counts[_ESCALATED],
+            automated_resolution_rate=rate(counts[_BOT], counts[_CONVERSATIONS]),
+            escalation_rate=rate(counts[_ESCALATED], counts[_CONVERSATIONS]),
+            ratings=counts[_RATINGS],
+            csat=rate(counts[_SATISFIED], counts[_RATINGS]),
         )
+        for name, counts in groups.items()
+    ]
     rows.sort(key=lambda row: (-row.conversations, row.key))
     return rows
 
