@@ -3,8 +3,9 @@ watch campaigns over the JSON API.
 
 What a cancel guarantees (campaigns/cancel.py): no recipient row is handed to a channel
 after the cancel committed. Telegram messages that passed the outbox guard before it
-(at most the outbox window) and SMS already claimed (at most the worker's 4 send slots)
-still arrive, and are counted `sent`; every other open recipient is `cancelled`.
+(checked after their rate-limit wait, so only requests already on their way; at most
+the outbox window) and SMS already claimed (at most the worker's 4 send slots) still
+arrive, and are counted `sent`; every other open recipient is `cancelled`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ What stops, and what may still go out:
 - SMS: the worker claims a row only if it is still pending, and only when a send slot
   is free, so a claimed row goes straight to Twilio. Sends claimed before the cancel
   committed (at most the worker's concurrency, 4) finish and are recorded as sent.
-- Telegram: the guard in front of the outbox dispatcher (campaigns/guard.py) refuses
-  every row of a cancelled campaign. A message that passed the guard before the cancel
-  committed may still go out: those are the campaign rows the dispatcher already had
-  in hand, at most the outbox window (two seconds' worth at the bot-wide limit). Such
-  a row is counted `sent` when the dispatcher records it, so the counts stay true.
+- Telegram: the guard (campaigns/guard.py) checks each campaign row after its
+  rate-limit wait, right before the request, and refuses every row of a cancelled
+  campaign. Only a request already on its way when the cancel committed may still go
+  out; it is counted `sent` when the dispatcher records it, so the counts stay true.
 
 Cancelling twice is fine (the second does nothing); a finished campaign cannot be
 cancelled (CampaignFinished, a 409 in the API).

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
@@ -42,6 +43,17 @@ class Undeliverable(Exception):
 
 
 Send = Callable[[Queued], Awaitable[int | None]]
+
+# Awaited by a channel once its rate-limit wait is over, right before the request: a
+# last say on the row (raise Undeliverable to refuse), with no wait left after it.
+Ready = Callable[[], Awaitable[None]]
+
+
+class GatedSend(Protocol):
+    """A channel's send that runs `ready` between its rate-limit wait and the request."""
+
+    def __call__(self, item: Queued, *, ready: Ready | None = None) -> Awaitable[int | None]: ...
+
 
 # Pending rows read per scan (after an outage there may be many more).
 SCAN_LIMIT = 1000
@@ -213,10 +225,11 @@ class TelegramOutlet:
     async def typing(self, chat_id: int) -> None:
         await self._client.send_typing(chat_id)
 
-    async def send(self, item: Queued) -> int | None:
+    async def send(self, item: Queued, *, ready: Ready | None = None) -> int | None:
+        # A refusal by `ready` (Undeliverable) passes through as it is: never retried.
         try:
             return await self._client.send_message(
-                item.chat_id, item.body, reply_markup=item.reply_markup
+                item.chat_id, item.body, reply_markup=item.reply_markup, ready=ready
             )
         except TelegramRetryLater as error:
             raise RetryLater(error.retry_after, str(error)) from error

@@ -10,6 +10,7 @@ Telegram sent (no model round trip: cheaper, and getUpdates payloads are stored 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -182,17 +183,28 @@ class TelegramClient:
             raise _translate(exc) from exc
 
     async def send_message(
-        self, chat_id: int, html: str, *, reply_markup: dict[str, Any] | None = None
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        reply_markup: dict[str, Any] | None = None,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
         """Send one HTML message (at most 4096 visible characters: split first).
 
         Returns Telegram's message_id. If Telegram cannot parse our entities, the text
         is sent once more as plain text, so a reply never fails on markup alone.
+        `ready` is awaited after the rate-limit wait, right before the request; whatever
+        it raises is the caller's refusal and propagates untouched, nothing sent.
         """
         if not html.strip():
             raise TelegramRejected("message text is empty", error_code=400)
         params = self._send_message_params(chat_id, html, "HTML", reply_markup)
         await self.limiter.acquire(chat_id)
+        if ready is not None:
+            # After the wait, not before: the wait can take seconds, and what the caller
+            # checks (a campaign cancelled, consent withdrawn) can change meanwhile.
+            await ready()
         try:
             message = await self._call("sendMessage", params)
         except TelegramRejected as exc:
