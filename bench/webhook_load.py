@@ -66,10 +66,6 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 telegram_rate_limit="0",
                 llm_base_url=llm.base_url,
                 llm_timeout="30",
-                # Still computed, never reached: a synthetic customer's messages share
-                # their opening, which the repetition trigger would take for a customer
-                # repeating themselves and hand over (the bot then stays quiet).
-                escalation_repeat_count="1000",
             )
             async with common.running_service(env) as (url, service):
                 with common.profiling(service.pid, args.py_spy):

@@ -1,4 +1,6 @@
-"""Text matching for escalation: configured keywords and "I want a person" requests.
+"""Text matching for escalation: configured keywords, "I want a person" requests, and
+what two messages say apart from the opening, sign-off and ids they share
+(`differing_parts`, for the repetition trigger in `policy`).
 
 Keywords and phrases match case-insensitively (Unicode case folding, so "STRASSE"
 finds "straße") on word boundaries: "lawyer" finds "I'll call my lawyer!" and "my
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
@@ -138,3 +141,90 @@ def is_human_request(text: str, extra_phrases: Iterable[str] = ()) -> bool:
             if not _negated(folded, match.start()):
                 return True
     return bool(keyword_hits(text, extra_phrases))
+
+
+# --- what two messages say apart from their shared opening and sign-off ----------------
+
+# Contractions stay one word: the apostrophe in "where's" separates no clauses.
+_WORD = re.compile(r"\w+(?:'\w+)*")
+_QUESTION_MARKS = frozenset("?؟")
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A message as its words, numbers left out, and the text between them.
+
+    `gaps[i]` precedes `words[i]`; the last gap follows the last word. A gap holding
+    punctuation ends a clause, as do both ends of the text.
+    """
+
+    words: tuple[str, ...]
+    gaps: tuple[str, ...]
+    dropped_numbers: bool = False
+
+    @classmethod
+    def of(cls, text: str) -> Wording:
+        folded = normalize(text)
+        words: list[str] = []
+        gaps: list[str] = []
+        gap, end, dropped = "", 0, False
+        for match in _WORD.finditer(folded):
+            gap += folded[end : match.start()]
+            end = match.end()
+            # Order ids and ticket numbers change from message to message without
+            # changing the question; the text around a dropped number joins its gaps.
+            if any(ch.isdigit() for ch in match.group()):
+                dropped = True
+                continue
+            words.append(match.group())
+            gaps.append(gap)
+            gap = ""
+        gaps.append(gap + folded[end:])
+        return cls(tuple(words), tuple(gaps), dropped)
+
+    def ends_clause(self, i: int) -> bool:
+        """Whether a clause boundary separates words[:i] from words[i:]."""
+        return i in (0, len(self.words)) or bool(self.gaps[i].strip())
+
+    def asks(self, start: int, stop: int) -> bool:
+        """Whether words[start:stop] hold a question mark (after any of them)."""
+        return any(ch in _QUESTION_MARKS for gap in self.gaps[start + 1 : stop + 1] for ch in gap)
+
+    def between(self, start: int, stop: int) -> str:
+        """words[start:stop] as written, with the punctuation that closes them."""
+        parts = [self.words[start]] if start < stop else []
+        for i in range(start + 1, stop):
+            parts += [self.gaps[i], self.words[i]]
+        if start < stop:
+            parts.append(self.gaps[stop])
+        # A dropped number leaves its spaces behind.
+        return " ".join("".join(parts).split())
+
+
+def differing_parts(a: Wording, b: Wording) -> tuple[str, str] | None:
+    """What `a` and `b` say besides the whole clauses they open or close with alike.
+
+    Numbers do not count (see `Wording`). None when nothing is set aside (no shared
+    clause, no number), or when a shared clause asks a question: then both messages
+    ask it, whatever else they add ("Where is my parcel? It's been a week").
+    An empty string means that message says nothing the other does not.
+    """
+    shortest = min(len(a.words), len(b.words))
+    lead = 0
+    for k in range(1, shortest + 1):
+        if a.words[k - 1] != b.words[k - 1]:
+            break
+        if a.ends_clause(k) and b.ends_clause(k):
+            lead = k
+    na, nb = len(a.words), len(b.words)
+    tail = 0
+    for m in range(1, shortest - lead + 1):
+        if a.words[na - m] != b.words[nb - m]:
+            break
+        if a.ends_clause(na - m) and b.ends_clause(nb - m):
+            tail = m
+    if not (lead or tail or a.dropped_numbers or b.dropped_numbers):
+        return None
+    if a.asks(0, lead) or b.asks(0, lead) or a.asks(na - tail, na) or b.asks(nb - tail, nb):
+        return None
+    return a.between(lead, na - tail), b.between(lead, nb - tail)
