@@ -91,10 +91,8 @@ class FeedbackService:
         """Buttons for a bot answer, unless opted out or the previous ones were ignored."""
         if not self._settings.analytics_answer_feedback_enabled:
             return None
-        opted_out, ignored = await store.answer_feedback_state(session, conversation_id, message_id)
-        if opted_out or ignored:
+        if not await store.ask_for_feedback(session, conversation_id, message_id, utcnow()):
             return None
-        await store.record_ask(session, message_id, conversation_id, utcnow())
         return answer_markup(message_id)
 
     async def intercept(self, incoming: IncomingMessage, update_row_id: int | None) -> bool:

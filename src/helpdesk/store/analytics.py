@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -345,10 +345,10 @@ async def bot_message_conversation(session: AsyncSession, message_id: int) -> in
     )
 
 
-def _answer_feedback_state() -> Any:
+def _ask_for_feedback() -> Any:
     messages, customers, feedback = tables.messages, tables.customers, tables.answer_feedback
     conversations = tables.conversations
-    previous = (
+    previous_answer = (
         select(func.max(messages.c.id))
         .where(
             messages.c.conversation_id == bindparam("conversation_id"),
@@ -357,39 +357,38 @@ def _answer_feedback_state() -> Any:
         )
         .scalar_subquery()
     )
-    return (
-        select(customers.c.notifications_opted_out_at, feedback.c.id, feedback.c.helpful)
+    previous_ask = feedback.alias("previous_ask")
+    now = bindparam("now", type_=feedback.c.created_at.type)
+    asked = (
+        select(
+            bindparam("message_id", type_=Integer),
+            bindparam("conversation_id", type_=Integer),
+            null(),
+            now,
+            now,
+        )
         .select_from(conversations)
         .join(customers, customers.c.id == conversations.c.customer_id)
-        .outerjoin(feedback, feedback.c.message_id == previous)
-        .where(conversations.c.id == bindparam("conversation_id"))
+        .outerjoin(previous_ask, previous_ask.c.message_id == previous_answer)
+        .where(
+            conversations.c.id == bindparam("conversation_id"),
+            customers.c.notifications_opted_out_at.is_(None),
+            # Buttons left unanswered under the previous answer: the customer ignores them.
+            or_(previous_ask.c.id.is_(None), previous_ask.c.helpful.is_not(None)),
+        )
     )
+    columns = ["message_id", "conversation_id", "helpful", "created_at", "updated_at"]
+    return insert(feedback).from_select(columns, asked).returning(feedback.c.id)
 
 
-# Asked before every answer: built once, on Core tables (see helpdesk.store.dialect).
-_ANSWER_FEEDBACK_STATE = _answer_feedback_state()
-_RECORD_ASK = insert(tables.answer_feedback)
+# Run before every answer: one statement, built once (see helpdesk.store.dialect).
+_ASK_FOR_FEEDBACK = _ask_for_feedback()
 
 
-async def answer_feedback_state(
-    session: Executor, conversation_id: int, message_id: int
-) -> tuple[bool, bool]:
-    """(customer opted out, the bot's previous answer here was asked and got no vote)."""
-    found = {"conversation_id": conversation_id, "message_id": message_id}
-    row = (await session.execute(_ANSWER_FEEDBACK_STATE, found)).one_or_none()
-    if row is None:
-        return True, False
-    return row[0] is not None, row[1] is not None and row[2] is None
-
-
-async def record_ask(
-    session: Executor, message_id: int, conversation_id: int, now: datetime
-) -> None:
-    values = {
-        "message_id": message_id,
-        "conversation_id": conversation_id,
-        "helpful": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    await session.execute(_RECORD_ASK, values)
+async def ask_for_feedback(
+    session: Executor, conversation_id: int, message_id: int, now: datetime
+) -> bool:
+    """Record that this answer asks "did it help?", unless the customer opted out of
+    messages or left the previous answer's buttons untouched; whether it was recorded."""
+    found = {"conversation_id": conversation_id, "message_id": message_id, "now": now}
+    return (await session.execute(_ASK_FOR_FEEDBACK, found)).first() is not None
