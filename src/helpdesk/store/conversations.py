@@ -155,37 +155,39 @@ async def add_customer_message(
 
 
 async def add_bot_message(session: Executor, conversation_id: int, answer: Answer) -> int:
-    values = {
-        "conversation_id": conversation_id,
-        "direction": Direction.OUTBOUND.value,
-        "author": Author.BOT.value,
-        "kind": MessageKind.TEXT.value,
-        "text": answer.text,
-        "created_at": utcnow(),
-        "confidence": answer.confidence,
-        "sources": [asdict(source) for source in answer.sources],
-        "responder": answer.responder,
-        "model": answer.model,
-        "latency_ms": answer.latency_ms,
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "needs_human": answer.needs_human,
-        "reason": answer.reason,
-    }
-    message_id = await session.scalar(_INSERT_MESSAGE, values)
-    assert message_id is not None
-    return int(message_id)
+    return await _add_outbound(
+        session,
+        conversation_id,
+        Author.BOT,
+        answer.text,
+        confidence=answer.confidence,
+        sources=[asdict(source) for source in answer.sources],
+        responder=answer.responder,
+        model=answer.model,
+        latency_ms=answer.latency_ms,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        needs_human=answer.needs_human,
+        reason=answer.reason,
+    )
 
 
 async def add_system_message(session: Executor, conversation_id: int, text: str) -> int:
     """A canned reply (greeting, help, media notice): part of the transcript, not an answer."""
+    return await _add_outbound(session, conversation_id, Author.SYSTEM, text)
+
+
+async def _add_outbound(
+    session: Executor, conversation_id: int, author: Author, text: str, **details: Any
+) -> int:
     values = {
         "conversation_id": conversation_id,
         "direction": Direction.OUTBOUND.value,
-        "author": Author.SYSTEM.value,
+        "author": author.value,
         "kind": MessageKind.TEXT.value,
         "text": text,
         "created_at": utcnow(),
+        **details,
     }
     message_id = await session.scalar(_INSERT_MESSAGE, values)
     assert message_id is not None
